@@ -1,0 +1,1 @@
+"""Dataset tooling for RMBG. Imports no TensorFlow."""
