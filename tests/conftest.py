@@ -32,7 +32,9 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own empty RMBG_HOME unless it sets one, so no test reads a user's cache."""
-    monkeypatch.setenv("RMBG_HOME", str(tmp_path_factory.mktemp("rmbg_home")))
+def pytest_configure(config):
+    """One fresh RMBG_HOME for the whole run, so no test reads or writes a user's cache,
+    while a weight conversion done by one test is reused by the next."""
+    import tempfile
+
+    os.environ["RMBG_HOME"] = tempfile.mkdtemp(prefix="rmbg_home_")
