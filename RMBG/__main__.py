@@ -1,0 +1,5 @@
+import sys
+
+from RMBG.cli import main
+
+sys.exit(main())
