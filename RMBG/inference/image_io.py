@@ -254,6 +254,12 @@ def encode_image(image: np.ndarray | Image.Image, format: str = "png", *, qualit
     return buffer.getvalue()
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_image(path: str | os.PathLike, image: np.ndarray | Image.Image, *, quality: int = 95) -> Path:
     """Write ``image`` to ``path`` atomically (temporary file in the same folder, then rename).
 
@@ -267,6 +273,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray | Image.Image, *, qual
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get normal permissions
         os.replace(temporary, target)
     except BaseException:
         if os.path.exists(temporary):

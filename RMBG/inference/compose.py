@@ -1,0 +1,100 @@
+"""Turn a photo and its alpha matte into the output people asked for."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+
+#: Output formats of ``remove`` and the CLI.
+FORMATS = ("rgba", "mask", "color", "side-by-side")
+
+_NAMED_COLORS = {
+    "white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "green": (0, 255, 0),
+    "blue": (0, 0, 255), "gray": (128, 128, 128), "grey": (128, 128, 128),
+}
+
+
+def parse_color(value: str | Sequence[int] | None, *, default=(255, 255, 255)) -> tuple[int, int, int]:
+    """Parse ``#RRGGBB``, ``RRGGBB``, ``r,g,b`` or a basic colour name into an RGB tuple."""
+    if value is None:
+        return tuple(default)
+    if not isinstance(value, str):
+        rgb = tuple(int(v) for v in value)
+        if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+            raise ValueError(f"bg_color: expected three values in 0..255, got {value!r}")
+        return rgb
+    text = value.strip().lower()
+    if text in _NAMED_COLORS:
+        return _NAMED_COLORS[text]
+    match = re.fullmatch(r"#?([0-9a-f]{6})", text)
+    if match:
+        digits = match.group(1)
+        return tuple(int(digits[i:i + 2], 16) for i in (0, 2, 4))
+    parts = [p for p in re.split(r"[,\s]+", text) if p]
+    if len(parts) == 3 and all(p.isdigit() and int(p) <= 255 for p in parts):
+        return tuple(int(p) for p in parts)
+    raise ValueError(
+        f"bg_color: cannot parse {value!r}; use '#RRGGBB', 'r,g,b' (0..255) or one of {sorted(_NAMED_COLORS)}"
+    )
+
+
+def checkerboard(height: int, width: int, cell: int = 16) -> np.ndarray:
+    """The grey checkerboard that shows transparency."""
+    rows = (np.arange(height) // cell)[:, None]
+    cols = (np.arange(width) // cell)[None, :]
+    board = np.where((rows + cols) % 2 == 0, 204, 153).astype(np.uint8)
+    return np.repeat(board[..., None], 3, axis=2)
+
+
+def _blend(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
+    a = alpha[..., None]
+    return np.clip(foreground.astype(np.float32) * a + background.astype(np.float32) * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+
+
+def compose(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    format: str = "rgba",
+    *,
+    bg_color: str | Sequence[int] | None = None,
+    threshold: float | None = None,
+    foreground: np.ndarray | None = None,
+) -> np.ndarray:
+    """Compose the output of background removal.
+
+    Args:
+        image: the photo, HxWx3 uint8 RGB.
+        alpha: the matte, HxW float in [0, 1], same size as ``image``.
+        format: ``"rgba"`` cutout, ``"mask"`` (HxW uint8), ``"color"`` (RGB on ``bg_color``), or
+            ``"side-by-side"`` (photo | cutout on a checkerboard).
+        bg_color: background for ``"color"`` (default white).
+        threshold: binarise the matte at this value in (0, 1) (hard edges).
+        foreground: estimated foreground colours (HxWx3, float or uint8) to use instead of the
+            photo's, which removes colour halos at soft edges.
+
+    Returns:
+        A uint8 array: HxWx4, HxW or HxWx3 (HxW2x3 for side-by-side).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
+    if alpha.shape != image.shape[:2]:
+        raise ValueError(f"alpha: shape {alpha.shape} does not match the photo's {image.shape[:2]}")
+    alpha = np.clip(alpha.astype(np.float32, copy=False), 0.0, 1.0)
+    if threshold is not None:
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold: expected a value in (0, 1), got {threshold!r}")
+        alpha = (alpha >= threshold).astype(np.float32)
+    colours = image if foreground is None else np.clip(np.asarray(foreground, np.float32) * (255.0 if np.asarray(foreground).dtype != np.uint8 and np.max(foreground) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    alpha8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if format == "mask":
+        return alpha8
+    if format == "rgba":
+        return np.dstack([colours, alpha8])
+    if format == "color":
+        background = np.empty_like(image)
+        background[...] = parse_color(bg_color)
+        return _blend(colours, alpha, background)
+    cutout = _blend(colours, alpha, checkerboard(*image.shape[:2]))
+    return np.concatenate([image, cutout], axis=1)
