@@ -331,6 +331,9 @@ def write_text_atomic(path: Path, text: str, *, replace: bool = False) -> Path:
     try:
         with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as handle:
             handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a CSV gets normal permissions
         if replace:
             os.replace(temporary, path)
         else:

@@ -16,8 +16,11 @@ import tensorflow as tf
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+#: Keras' ResNet50 ImageNet weights expect "caffe" input: BGR order, these means subtracted, no scaling.
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+
 #: How pixel values in [0, 255] are scaled before mean/std normalisation.
-SCALINGS = ("image_max", "unit", "symmetric")
+SCALINGS = ("image_max", "unit", "symmetric", "caffe")
 
 
 @keras.saving.register_keras_serializable(package="RMBG")
@@ -70,6 +73,8 @@ class ImageConverter(keras.layers.Layer):
             x = x / tf.maximum(peak, 1e-6)
         elif self.scaling == "unit":
             x = x / 255.0
+        elif self.scaling == "caffe":
+            return x[..., ::-1] - tf.constant(CAFFE_BGR_MEAN, "float32")
         else:
             return x / 127.5 - 1.0
         if self.mean is not None:

@@ -117,7 +117,8 @@ def _stem_index(files: Iterable[Path], root: Path) -> tuple[dict[str, Path], lis
             names = ", ".join(p.name for p in paths)
             problems.append({
                 "name": stem,
-                "problem": f"several files in '{root}' share the stem '{stem}' ({names}); keep one so the pairing is unambiguous",
+                "problem": f"several files in '{root}' share the stem '{stem}' ({names}); "
+                "keep one so the pairing is unambiguous",
             })
         else:
             index[stem] = paths[0]
@@ -169,7 +170,9 @@ def read_index(path: PathLike, *, split: str | None = None) -> tuple[list[_Pair]
     """
     index_path = Path(path)
     if not index_path.is_file():
-        raise FileNotFoundError(f"data: index CSV '{index_path}' does not exist; pass a CSV file or (images_dir, masks_dir)")
+        raise FileNotFoundError(
+            f"data: index CSV '{index_path}' does not exist; pass a CSV file or (images_dir, masks_dir)"
+        )
     with open(index_path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         columns = [column.strip() for column in (reader.fieldnames or [])]
@@ -193,13 +196,16 @@ def read_index(path: PathLike, *, split: str | None = None) -> tuple[list[_Pair]
         image, mask = record["image"], record["mask"]
         name = image or f"{index_path.name}:{line}"
         if not image or not mask:
-            problems.append({"name": name, "problem": f"row {line} of '{index_path.name}' has an empty image or mask path"})
+            problem = f"row {line} of '{index_path.name}' has an empty image or mask path"
+            problems.append({"name": name, "problem": problem})
             continue
         pairs.append(_Pair(name, root / image, root / mask))
     return pairs, problems
 
 
-def _resolve_data(data: DataSource, split: str | None) -> tuple[list[_Pair], list[dict[str, str]], dict[str, list[str]]]:
+def _resolve_data(
+    data: DataSource, split: str | None
+) -> tuple[list[_Pair], list[dict[str, str]], dict[str, list[str]]]:
     """Pairs (photo, mask) from an index CSV or an (images_dir, masks_dir) pair."""
     if isinstance(data, (str, os.PathLike)):
         if Path(data).is_dir():

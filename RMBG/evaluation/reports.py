@@ -272,7 +272,9 @@ def write_report(
     if curves is not None:
         written["curves"] = write_curves_csv(curves, folder / CURVES_FILE)
         if plots:
-            written["pr_plot"] = plot_pr_curves({method: curves}, folder / PR_PLOT_FILE, title=f"Precision-recall: {method}")
+            written["pr_plot"] = plot_pr_curves(
+                {method: curves}, folder / PR_PLOT_FILE, title=f"Precision-recall: {method}"
+            )
             written["fmeasure_plot"] = plot_fmeasure_curves(
                 {method: curves}, folder / FMEASURE_PLOT_FILE, title=f"F-measure vs threshold: {method}"
             )
@@ -312,19 +314,19 @@ def compare_methods(methods: Mapping[str, PathLike | Curves], out_dir: PathLike)
         raise ValueError("methods: expected at least one {name: report folder or curves}")
     loaded = {name: _load_method(name, source) for name, source in methods.items()}
     folder = Path(out_dir)
+    curves_by_method = {name: curves for name, (curves, _) in loaded.items()}
     written = {
-        "pr_plot": plot_pr_curves({name: curves for name, (curves, _) in loaded.items()},
-                                  folder / "compare_pr_curve.png", title="Precision-recall"),
-        "fmeasure_plot": plot_fmeasure_curves({name: curves for name, (curves, _) in loaded.items()},
-                                              folder / "compare_fmeasure_curve.png"),
+        "pr_plot": plot_pr_curves(curves_by_method, folder / "compare_pr_curve.png"),
+        "fmeasure_plot": plot_fmeasure_curves(curves_by_method, folder / "compare_fmeasure_curve.png"),
     }
     table = []
     for name, (_, summary) in loaded.items():
         if summary is None:
             continue
-        metrics = summary.get("metrics", summary)
-        table.append({"method": name, "count": metrics.get("count", ""),
-                      **{key: metrics.get(key, "") for key in METRIC_KEYS}})
+        metrics = summary.get("metrics", summary)  # a summary.json of write_report, or bare metrics
+        row = {"method": name, "count": metrics.get("count", "")}
+        row.update({key: metrics.get(key, "") for key in METRIC_KEYS})
+        table.append(row)
     if table:
         written["table"] = write_rows_csv(table, folder / "comparison.csv")
     return written

@@ -70,6 +70,27 @@ FOREGROUND = 255
 TRIMAP_BG_MAX = 0.1
 TRIMAP_FG_MIN = 0.9
 
+#: Float inputs may leave [0, 1] by this much (round-off of resizing or blurring); such values are
+#: clipped. Anything further out is rejected.
+FLOAT_TOLERANCE = 1e-3
+
+
+def check_unit_float(values: np.ndarray, name: str, hint: str) -> bool:
+    """Validate a float array against [0, 1] (within :data:`FLOAT_TOLERANCE`).
+
+    Returns:
+        True when some values lie (within the tolerance) outside [0, 1] and must be clipped.
+
+    Raises:
+        ValueError: NaN, or values further than the tolerance outside [0, 1]; ``hint`` says what to do.
+    """
+    low, high = float(np.min(values)), float(np.max(values))
+    if np.isnan(low) or np.isnan(high):
+        raise ValueError(f"{name}: contains NaN")
+    if low < -FLOAT_TOLERANCE or high > 1.0 + FLOAT_TOLERANCE:
+        raise ValueError(f"{name}: float values must lie in [0, 1], got values in [{low:.6g}, {high:.6g}] ({hint})")
+    return low < 0.0 or high > 1.0
+
 
 @dataclass(frozen=True)
 class TrimapConfig:
@@ -151,7 +172,7 @@ def mask_levels(mask: np.ndarray, *, name: str = "mask") -> np.ndarray:
     """A soft mask as float32 8-bit levels in [0, 255].
 
     ``uint8`` masks are taken as levels, ``bool`` masks as 0/255, float masks must lie in [0, 1]
-    and are multiplied by 255 (rounded to 1/1000 of a level, so a mask that came from 8-bit data
+    (round-off within :data:`FLOAT_TOLERANCE` is clipped) and are multiplied by 255 (rounded to 1/1000 of a level, so a mask that came from 8-bit data
     gives back exact integers and compares with integer thresholds exactly).
 
     Raises:
@@ -170,14 +191,8 @@ def mask_levels(mask: np.ndarray, *, name: str = "mask") -> np.ndarray:
         return mask.astype(np.float32)
     if np.issubdtype(mask.dtype, np.floating):
         values = mask.astype(np.float32)
-        low, high = float(np.min(values)), float(np.max(values))
-        if np.isnan(low) or np.isnan(high):
-            raise ValueError(f"{name}: contains NaN; clean the mask before making a trimap")
-        if low < 0.0 or high > 1.0:
-            raise ValueError(
-                f"{name}: float masks must lie in [0, 1], got values in [{low:g}, {high:g}] "
-                "(divide 8-bit data by 255, or pass it as uint8)"
-            )
+        if check_unit_float(values, name, "divide 8-bit data by 255, or pass it as uint8"):
+            np.clip(values, 0.0, 1.0, out=values)
         return np.round(values * 255.0, 3)
     raise TypeError(f"{name}: expected dtype uint8, bool or float in [0, 1], got {mask.dtype}")
 
@@ -280,28 +295,22 @@ def split_trimap(trimap: np.ndarray, *, name: str = "trimap") -> tuple[np.ndarra
                 raise ValueError(
                     f"{name}: integer trimaps must hold 8-bit values 0/128/255, got values in [{low}, {high}]"
                 )
-        bg_max, fg_min, canonical = TRIMAP_BG_MAX * 255, TRIMAP_FG_MIN * 255, (0, 128, 255)
+        # The same thresholds on integer levels: <= 25.5 and >= 229.5.
+        is_fg = trimap >= 230
+        is_bg = trimap <= 25
+        n_off = trimap.size - sum(int(np.count_nonzero(trimap == value)) for value in (BACKGROUND, UNKNOWN, FOREGROUND))
     elif np.issubdtype(trimap.dtype, np.floating):
-        low, high = float(np.min(trimap)), float(np.max(trimap))
-        if np.isnan(low) or np.isnan(high):
-            raise ValueError(f"{name}: contains NaN")
-        if low < 0.0 or high > 1.0:
-            raise ValueError(
-                f"{name}: float trimaps must lie in [0, 1] (0/0.5/1), got values in [{low:g}, {high:g}] "
-                "(pass 8-bit trimaps as uint8, or divide by 255)"
-            )
+        check_unit_float(trimap, name, "trimaps are 0/0.5/1 as floats: pass 8-bit trimaps as uint8, or divide by 255")
+        is_fg = trimap >= TRIMAP_FG_MIN
+        is_bg = trimap <= TRIMAP_BG_MAX
         # 128/255 (a uint8 trimap divided by 255) is canonical too.
-        bg_max, fg_min, canonical = TRIMAP_BG_MAX, TRIMAP_FG_MIN, (0.0, 0.5, 128 / 255, 1.0)
+        half, half_8bit = trimap.dtype.type(0.5), trimap.dtype.type(128 / 255)
+        canonical = (trimap == 0) | (trimap == 1) | (trimap == half) | (trimap == half_8bit)
+        n_off = int(canonical.size - np.count_nonzero(canonical))
+        del canonical
     else:
         raise TypeError(f"{name}: expected dtype uint8 (0/128/255) or float (0/0.5/1), got {trimap.dtype}")
-    is_fg = trimap >= fg_min
-    is_bg = trimap <= bg_max
     is_unknown = ~(is_fg | is_bg)
-    if np.issubdtype(trimap.dtype, np.floating):
-        off = ~np.isin(trimap, np.asarray(canonical, dtype=trimap.dtype))
-    else:
-        off = ~np.isin(trimap, canonical)
-    n_off = int(np.count_nonzero(off))
     if n_off:
         logger.warning(
             "%s: %d pixels are not exactly background/unknown/foreground; binned with thresholds "

@@ -43,6 +43,7 @@ class Segmenter(keras.Model):
         self.backbone = backbone
         self.converter = converter if converter is not None else ImageConverter()
         self.output_normalization = output_normalization
+        self.build((None, *(self.converter.image_size or (None, None)), 3))
 
     @property
     def image_size(self) -> tuple[int, int] | None:

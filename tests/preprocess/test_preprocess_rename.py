@@ -5,6 +5,7 @@ import csv
 import pytest
 
 from Preprocess.rename import RenameCollisionError, rename, undo
+from preprocess_helpers import files, tree_snapshot  # noqa: F401  (pytest fixtures)
 
 
 def test_rename_in_natural_order_keeps_content_and_writes_manifest(tmp_path, files, tree_snapshot):

@@ -33,9 +33,7 @@ def build_u2net(
         name=f"{name}_backbone",
     )
     converter = ImageConverter(image_size, scaling, mean, std, interpolation, name=f"{name}_converter")
-    model = Segmenter(backbone, converter, output_normalization=output_normalization, name=name)
-    model.build((None, *(image_size or (None, None)), 3))
-    return model
+    return Segmenter(backbone, converter, output_normalization=output_normalization, name=name)
 
 
 def load_u2net_weights(model: keras.Model, weights: WeightFile) -> None:

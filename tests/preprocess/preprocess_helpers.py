@@ -1,4 +1,5 @@
-"""Fixtures for the Preprocess tests: tiny generated photos and masks in tmp_path."""
+"""Shared fixtures of the Preprocess tests (a helper module, not a conftest.py: a second conftest.py
+would shadow tests/conftest.py for `from conftest import require_asset`). Import the fixtures by name."""
 
 from __future__ import annotations
 

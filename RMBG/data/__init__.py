@@ -1,0 +1,35 @@
+"""Datasets for training: the tf.data pipeline over an index CSV, augmentations, synthetic data.
+
+Names are loaded on first use, so ``from RMBG.data import AugmentConfig`` or the synthetic
+generator do not import TensorFlow; the pipeline does.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "AugmentConfig": "RMBG.data.augment",
+    "augment_pair": "RMBG.data.augment",
+    "IndexRows": "RMBG.data.pipeline",
+    "evaluation_dataset": "RMBG.data.pipeline",
+    "load_dataset": "RMBG.data.pipeline",
+    "make_dataset": "RMBG.data.pipeline",
+    "read_index": "RMBG.data.pipeline",
+    "training_dataset": "RMBG.data.pipeline",
+    "synthetic_arrays": "RMBG.data.synthetic",
+    "synthetic_sample": "RMBG.data.synthetic",
+    "write_synthetic_dataset": "RMBG.data.synthetic",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'RMBG.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

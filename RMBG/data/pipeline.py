@@ -1,0 +1,349 @@
+"""tf.data pipelines over a dataset index CSV (the layout ``Preprocess.prepare_dataset`` writes).
+
+The index CSV has the columns ``image, mask, category, width, height, mask_width, mask_height,
+split`` with paths relative to the CSV's folder. A pipeline:
+
+1. reads the rows of the requested split(s) and checks that every file exists;
+2. decodes photo and mask in parallel (``num_parallel_calls=AUTOTUNE``), see *Decoding* below;
+3. resizes both to the model's ``image_size`` with the model's interpolation (read from the
+   model's ``ImageConverter`` by the caller, never retyped), so the in-graph resize is the identity;
+4. caches the resized samples in memory (images as uint8, masks as uint16 fixed point: 5 bytes
+   per pixel of model size instead of 16);
+5. for training: shuffles and augments per epoch with seeds derived from ``(seed, epoch)`` and
+   batches with ``drop_remainder``; for evaluation: batches in file order;
+6. prefetches (AUTOTUNE).
+
+Elements are ``(images, masks)``: float32 pixel values in ``[0, 255]`` ``(N, H, W, 3)`` (the model's
+own converter normalises them) and float32 masks in ``[0, 1]`` ``(N, H, W, 1)``.
+
+Decoding (``decoder=``):
+
+* ``"pil"`` (default): :func:`RMBG.inference.image_io.load_image` / ``load_mask`` through
+  ``tf.numpy_function``, exactly what inference uses: EXIF orientation, CMYK, palette, 16-bit,
+  TIFF and WebP all read the same way in training and in production. PIL releases the GIL while
+  decoding, so parallel calls do run in parallel; with the cache, each file is decoded once per run.
+* ``"tf"``: ``tf.io.decode_image``: graph-only (no Python), for JPEG, PNG, GIF, BMP; ignores EXIF
+  orientation, so only use it on datasets written by ``Preprocess`` (which stores upright pixels)
+  or known to carry no orientation tags.
+
+Determinism: with ``deterministic=True`` the dataset option ``deterministic`` is set (parallel maps
+keep their order) and all randomness is stateless and seeded, so two pipelines built with the same
+arguments yield identical batches, and the batches of epoch ``e`` do not depend on whether the run
+started at epoch 0 or was resumed at ``e``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from RMBG.data.augment import AugmentConfig, augment_pair
+
+#: Columns every index CSV must have (the others are informative).
+REQUIRED_COLUMNS = ("image", "mask", "split")
+DECODERS = ("pil", "tf")
+INTERPOLATIONS = ("bilinear", "area", "nearest", "bicubic")
+AUTOTUNE = tf.data.AUTOTUNE
+
+#: Cached masks are uint16 fixed point (resolution 1.5e-5), half the memory of float32.
+_MASK_SCALE = 65535.0
+
+#: Epoch stride inside the stateless augmentation seed: positions within an epoch stay below it.
+_EPOCH_STRIDE = 1 << 32
+
+
+@dataclass(frozen=True)
+class IndexRows:
+    """The rows of an index CSV selected by split.
+
+    Attributes:
+        images: absolute photo paths.
+        masks: absolute mask paths, paired with ``images``.
+        csv_path: the CSV they came from.
+        splits: the splits selected.
+    """
+
+    images: tuple[str, ...]
+    masks: tuple[str, ...]
+    csv_path: Path
+    splits: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def _as_splits(splits: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if splits is None:
+        return None
+    if isinstance(splits, str):
+        return tuple(s.strip() for s in splits.split(",") if s.strip())
+    return tuple(splits)
+
+
+def read_index(index_csv: str | os.PathLike, splits: str | Sequence[str] | None = None) -> IndexRows:
+    """Read an index CSV and keep the rows of ``splits``.
+
+    Args:
+        index_csv: path of ``index.csv``; image and mask paths in it are relative to its folder
+            (absolute paths are kept as they are).
+        splits: a split name (``"train"``), several (``("train", "val")`` or ``"train,val"``), or
+            ``None`` for every row.
+
+    Returns:
+        The selected rows with absolute paths, in file order.
+
+    Raises:
+        FileNotFoundError: the CSV, or files it lists, do not exist.
+        ValueError: a required column is missing, or no row has the requested split.
+    """
+    path = Path(index_csv).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"index_csv: '{path}' is not a file; create it with Preprocess.prepare_dataset(images_dir, masks_dir, "
+            "dst_root, category=...) or RMBG.data.write_synthetic_dataset(...)"
+        )
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            raise ValueError(f"index_csv: '{path}' lacks the column(s) {missing}; it has {columns}")
+        rows = list(reader)
+    wanted = _as_splits(splits)
+    available = sorted({r["split"] for r in rows})
+    if wanted is not None:
+        unknown = [s for s in wanted if s not in available]
+        if unknown or not wanted:
+            raise ValueError(
+                f"splits: {list(wanted)!r} not found in '{path}'; its splits are {available} "
+                f"(with row counts {({s: sum(r['split'] == s for r in rows) for s in available})})"
+            )
+        rows = [r for r in rows if r["split"] in wanted]
+    if not rows:
+        raise ValueError(f"index_csv: '{path}' has no rows")
+    base = path.parent.resolve()
+    images = tuple(str(base / r["image"]) for r in rows)
+    masks = tuple(str(base / r["mask"]) for r in rows)
+    absent = [p for p in images + masks if not os.path.isfile(p)]
+    if absent:
+        raise FileNotFoundError(
+            f"index_csv: {len(absent)} file(s) listed in '{path}' do not exist, e.g. {absent[:3]}; "
+            "rebuild the index (Preprocess.index) after moving or deleting files"
+        )
+    return IndexRows(images, masks, path, wanted if wanted is not None else tuple(available))
+
+
+def _pil_image(path: bytes) -> np.ndarray:
+    from RMBG.inference.image_io import load_image
+
+    return load_image(path.decode("utf-8"))
+
+
+def _pil_mask(path: bytes, threshold: np.float32) -> np.ndarray:
+    from RMBG.inference.image_io import load_mask
+
+    mask = load_mask(path.decode("utf-8"))
+    if threshold >= 0:
+        mask = (mask >= threshold).astype(np.float32)
+    return mask[..., None]
+
+
+def _decode(image_path, mask_path, decoder: str, threshold: float):
+    if decoder == "pil":
+        image = tf.numpy_function(_pil_image, [image_path], tf.uint8, stateful=False)
+        mask = tf.numpy_function(_pil_mask, [mask_path, np.float32(threshold)], tf.float32, stateful=False)
+    else:
+        image = tf.io.decode_image(tf.io.read_file(image_path), channels=3, dtype=tf.uint8, expand_animations=False)
+        mask = tf.cast(
+            tf.io.decode_image(tf.io.read_file(mask_path), channels=1, dtype=tf.uint8, expand_animations=False),
+            tf.float32,
+        ) / 255.0
+        if threshold >= 0:
+            mask = tf.cast(mask >= threshold, tf.float32)
+    image.set_shape([None, None, 3])
+    mask.set_shape([None, None, 1])
+    return image, mask
+
+
+def load_dataset(
+    index_csv: str | os.PathLike,
+    image_size: Sequence[int],
+    *,
+    splits: str | Sequence[str] | None = "train",
+    interpolation: str = "bilinear",
+    decoder: str = "pil",
+    binary_masks: bool = False,
+    mask_threshold: float = 0.5,
+    cache: bool = True,
+    deterministic: bool = True,
+) -> tuple[tf.data.Dataset, IndexRows]:
+    """Decoded, resized, cached samples (unbatched) of an index CSV.
+
+    Args:
+        index_csv: the dataset's ``index.csv``.
+        image_size: ``(height, width)``, normally ``model.image_size``.
+        splits: which split(s) to read (see :func:`read_index`).
+        interpolation: resize method for photo and mask (normally ``model.converter.interpolation``).
+        decoder: ``"pil"`` or ``"tf"`` (see the module docstring).
+        binary_masks: threshold masks at ``mask_threshold`` (before resizing) into 0/1, e.g. for
+            JPEG masks whose compression noise must not become soft labels.
+        mask_threshold: the threshold in [0, 1] used when ``binary_masks`` is set.
+        cache: keep the resized samples in memory after the first pass.
+        deterministic: keep element order under parallel decoding.
+
+    Returns:
+        ``(dataset, rows)``: elements ``(image float32 (H, W, 3) in [0, 255], mask float32 (H, W, 1)
+        in [0, 1])``, and the rows read.
+    """
+    size = _check_size(image_size)
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder: expected one of {DECODERS}, got {decoder!r}")
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation: expected one of {INTERPOLATIONS}, got {interpolation!r}")
+    if not 0.0 <= float(mask_threshold) <= 1.0:
+        raise ValueError(f"mask_threshold: expected a value in [0, 1], got {mask_threshold!r}")
+    rows = read_index(index_csv, splits)
+    threshold = float(mask_threshold) if binary_masks else -1.0
+
+    def load(image_path, mask_path):
+        image, mask = _decode(image_path, mask_path, decoder, threshold)
+        image = tf.image.resize(tf.cast(image, tf.float32), size, method=interpolation)
+        mask = tf.image.resize(mask, size, method=interpolation)
+        image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+        mask = tf.cast(tf.round(tf.clip_by_value(mask, 0.0, 1.0) * _MASK_SCALE), tf.uint16)
+        return image, mask
+
+    dataset = tf.data.Dataset.from_tensor_slices((list(rows.images), list(rows.masks)))
+    dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if cache:
+        dataset = dataset.cache()
+    dataset = dataset.map(lambda i, m: (tf.cast(i, tf.float32), tf.cast(m, tf.float32) / _MASK_SCALE))
+    return _with_options(dataset, deterministic), rows
+
+
+def training_dataset(
+    samples: tf.data.Dataset,
+    count: int,
+    *,
+    batch_size: int,
+    epochs: int,
+    initial_epoch: int = 0,
+    steps_per_epoch: int | None = None,
+    augment: AugmentConfig | None = None,
+    seed: int = 0,
+    deterministic: bool = True,
+) -> tuple[tf.data.Dataset, int]:
+    """Batches for epochs ``initial_epoch .. epochs - 1``, shuffled and augmented per epoch.
+
+    Each epoch is exactly ``steps_per_epoch`` full batches. Its order is a seeded shuffle (seed
+    from ``(seed, epoch)``); when ``steps_per_epoch`` needs more samples than one pass holds, the
+    epoch continues with a fresh seeded shuffle. Augmentation seeds are ``(seed, epoch, position)``.
+    Pass the result to ``fit(..., steps_per_epoch=steps, initial_epoch=initial_epoch)``; Keras
+    keeps the iterator across epochs when ``steps_per_epoch`` is given.
+
+    Args:
+        samples: the output of :func:`load_dataset`.
+        count: the number of samples in it.
+        batch_size: samples per batch (the global batch under a distribution strategy).
+        epochs: the epoch to stop before.
+        initial_epoch: the first epoch (a resumed run starts later).
+        steps_per_epoch: batches per epoch; default ``max(1, count // batch_size)``.
+        augment: augmentations, or ``None`` for none.
+        seed: the run seed.
+        deterministic: keep element order under parallel augmentation.
+
+    Returns:
+        ``(dataset, steps_per_epoch)``.
+    """
+    if count < 1:
+        raise ValueError(f"count: the training split is empty (count={count})")
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    if not 0 <= initial_epoch <= epochs:
+        raise ValueError(f"initial_epoch: expected 0 <= initial_epoch <= epochs={epochs}, got {initial_epoch!r}")
+    steps = int(steps_per_epoch) if steps_per_epoch else max(1, count // batch_size)
+    if steps < 1:
+        raise ValueError(f"steps_per_epoch: expected a positive integer or None, got {steps_per_epoch!r}")
+    augment = augment if augment is not None else AugmentConfig(enabled=False)
+    base_seed = tf.constant(int(seed), tf.int64)
+
+    def one_epoch(epoch):
+        shuffle_seed = base_seed * 1_000_003 + epoch
+        ordered = samples.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True).repeat()
+
+        def apply(position, sample):
+            image, mask = sample
+            element_seed = tf.stack([base_seed, epoch * _EPOCH_STRIDE + position])
+            return augment_pair(image, mask, element_seed, augment)
+
+        ordered = ordered.enumerate().map(apply, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        return ordered.batch(batch_size, drop_remainder=True).take(steps)
+
+    dataset = tf.data.Dataset.range(int(initial_epoch), int(epochs)).flat_map(one_epoch)
+    return _with_options(dataset.prefetch(AUTOTUNE), deterministic), steps
+
+
+def evaluation_dataset(samples: tf.data.Dataset, *, batch_size: int, deterministic: bool = True) -> tf.data.Dataset:
+    """Batches in file order, no augmentation, the last batch possibly smaller."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    return _with_options(samples.batch(batch_size).prefetch(AUTOTUNE), deterministic)
+
+
+def make_dataset(
+    index_csv: str | os.PathLike,
+    image_size: Sequence[int],
+    *,
+    splits: str | Sequence[str] | None = "train",
+    batch_size: int = 8,
+    training: bool = False,
+    epochs: int = 1,
+    initial_epoch: int = 0,
+    steps_per_epoch: int | None = None,
+    augment: AugmentConfig | None = None,
+    seed: int = 0,
+    interpolation: str = "bilinear",
+    decoder: str = "pil",
+    binary_masks: bool = False,
+    mask_threshold: float = 0.5,
+    cache: bool = True,
+    deterministic: bool = True,
+) -> tf.data.Dataset:
+    """One call from an index CSV to batches: :func:`load_dataset` then :func:`training_dataset`
+    (``training=True``) or :func:`evaluation_dataset`. See those for the arguments."""
+    samples, rows = load_dataset(
+        index_csv, image_size, splits=splits, interpolation=interpolation, decoder=decoder,
+        binary_masks=binary_masks, mask_threshold=mask_threshold, cache=cache, deterministic=deterministic,
+    )
+    if not training:
+        return evaluation_dataset(samples, batch_size=batch_size, deterministic=deterministic)
+    dataset, _ = training_dataset(
+        samples, len(rows), batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch, augment=augment, seed=seed, deterministic=deterministic,
+    )
+    return dataset
+
+
+def _check_size(image_size) -> tuple[int, int]:
+    try:
+        size = tuple(int(v) for v in image_size)
+    except (TypeError, ValueError):
+        size = ()
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(
+            f"image_size: expected (height, width) of positive ints, got {image_size!r}; pass model.image_size, "
+            "or set an image size when the model takes any size"
+        )
+    return size  # type: ignore[return-value]
+
+
+def _with_options(dataset: tf.data.Dataset, deterministic: bool) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.deterministic = bool(deterministic)
+    return dataset.with_options(options)

@@ -1,0 +1,178 @@
+"""Export RMBG models to ONNX, TFLite and SavedModel, and run the exported files.
+
+Formats (see ``docs/export.md``):
+
+* ``onnx``: the whole :class:`~RMBG.models.segmenter.Segmenter` (NHWC float32 pixel values
+  [0, 255] at the model's size in, the mask ``(N, H, W, 1)`` out), dynamic batch, via tf2onnx.
+  With ``rembg=True`` the layout rembg's ``u2net_custom`` session expects instead: NCHW input
+  already normalised, seven sigmoid maps ``(N, 1, H, W)``, the fused one first.
+* ``tflite``: float32 or float16 weights, from the frozen serving function.
+* ``savedmodel``: a TensorFlow SavedModel with one ``serving_default`` signature.
+
+Every exported file carries its metadata (model name, input size, interpolation, layout,
+precision, weights fingerprint) so a backend can run it without the Keras model: in the ONNX
+``metadata_props``, in the TFLite flatbuffer's metadata and in the SavedModel's ``assets.extra``.
+
+This package imports TensorFlow only when it exports; :mod:`RMBG.export.backends` runs ``.onnx``
+files with onnxruntime alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+#: The formats :func:`export_model` writes.
+EXPORT_FORMATS = ("onnx", "tflite", "savedmodel")
+
+#: The file suffix each format is written with (a SavedModel is a folder).
+FORMAT_SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": ""}
+
+#: Key under which every format stores the export metadata (a JSON string).
+METADATA_KEY = "rmbg_export"
+
+#: Bumped when the exported graphs change, so cached exports are redone.
+EXPORT_VERSION = 1
+
+#: Layouts: ``segmenter`` (NHWC pixels [0, 255] in, mask out) or ``rembg`` (NCHW normalised in, 7 maps out).
+LAYOUTS = ("segmenter", "rembg")
+
+
+def export_metadata(model: Any, *, format: str, layout: str = "segmenter", precision: str = "float32") -> dict:
+    """The metadata stored in an exported file.
+
+    Args:
+        model: a built :class:`~RMBG.models.segmenter.Segmenter`.
+        format: one of :data:`EXPORT_FORMATS`.
+        layout: one of :data:`LAYOUTS`.
+        precision: ``"float32"`` or ``"float16"`` (the stored weights).
+
+    Returns:
+        A JSON-serialisable dict.
+    """
+    from RMBG import __version__
+
+    converter = model.converter
+    return {
+        "export_version": EXPORT_VERSION,
+        "rmbg_version": __version__,
+        "format": format,
+        "layout": layout,
+        "precision": precision,
+        "model": model.name,
+        "image_size": list(converter.image_size) if converter.image_size is not None else None,
+        "interpolation": converter.interpolation,
+        "scaling": converter.scaling,
+        "mean": list(converter.mean) if converter.mean is not None else None,
+        "std": list(converter.std) if converter.std is not None else None,
+        "output_normalization": model.output_normalization,
+        "weights_sha256": weights_fingerprint(model),
+    }
+
+
+def weights_fingerprint(model: Any) -> str:
+    """sha256 over the model's configuration and every weight (name, shape, dtype, bytes).
+
+    Two models with the same architecture, preprocessing and weight values give the same digest,
+    so exports of them can be cached under it.
+    """
+    import numpy as np
+
+    digest = hashlib.sha256()
+    config = {"converter": model.converter.get_config(), "output_normalization": model.output_normalization}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for variable in model.weights:
+        value = np.ascontiguousarray(np.asarray(variable))
+        digest.update(f"{variable.path}|{value.shape}|{value.dtype}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def export_model(
+    model: Any,
+    path: str | os.PathLike,
+    format: str,
+    *,
+    fp16: bool = False,
+    rembg: bool = False,
+    opset: int = 17,
+) -> Path:
+    """Export ``model`` to ``path`` in ``format``.
+
+    Args:
+        model: a registry name (pretrained weights), a ``.keras`` path or a Segmenter.
+        path: the output file (a folder for ``savedmodel``).
+        format: ``"onnx"``, ``"tflite"`` or ``"savedmodel"``.
+        fp16: float16 weights (``tflite`` only).
+        rembg: the rembg ``u2net_custom`` layout (``onnx`` only).
+        opset: the ONNX opset (``onnx`` only).
+
+    Returns:
+        The written path.
+
+    Raises:
+        ValueError: an unknown format, or an option the format does not support.
+    """
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"format: expected one of {EXPORT_FORMATS}, got {format!r}")
+    if fp16 and format != "tflite":
+        raise ValueError(
+            f"fp16: float16 export is offered for format 'tflite' only, got format {format!r}; "
+            "drop --fp16 or use --format tflite"
+        )
+    if rembg and format != "onnx":
+        raise ValueError(f"rembg: the rembg layout is an ONNX file, got format {format!r}; use --format onnx")
+    from RMBG.inference.remover import load_model
+
+    keras_model = load_model(model)
+    if format == "onnx":
+        from RMBG.export.onnx_export import export_onnx
+
+        return export_onnx(keras_model, path, rembg=rembg, opset=opset)
+    if format == "tflite":
+        from RMBG.export.tflite_export import export_tflite
+
+        return export_tflite(keras_model, path, fp16=fp16)
+    from RMBG.export.savedmodel_export import export_savedmodel
+
+    return export_savedmodel(keras_model, path)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The export metadata of an ``.onnx``, ``.tflite`` or SavedModel folder written by RMBG.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file carries no RMBG metadata (it was not exported by RMBG).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"path: no such file or folder '{path}'")
+    if path.suffix == ".onnx":
+        from RMBG.export.onnx_export import read_onnx_metadata
+
+        return read_onnx_metadata(path)
+    if path.suffix == ".tflite":
+        from RMBG.export.tflite_export import read_tflite_metadata
+
+        return read_tflite_metadata(path)
+    if path.is_dir():
+        from RMBG.export.savedmodel_export import read_savedmodel_metadata
+
+        return read_savedmodel_metadata(path)
+    raise ValueError(f"path: '{path}' is not an .onnx file, a .tflite file or a SavedModel folder")
+
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "FORMAT_SUFFIXES",
+    "LAYOUTS",
+    "METADATA_KEY",
+    "export_metadata",
+    "export_model",
+    "read_metadata",
+    "weights_fingerprint",
+]

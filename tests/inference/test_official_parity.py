@@ -1,0 +1,70 @@
+"""The official U^2-NetP weights in our Keras model, on the 18 real photos of the U-2-Net demo set:
+against onnxruntime on the same ONNX file, and against the official outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import RMBG
+from conftest import require_asset
+from RMBG.inference.image_io import list_images, load_image, load_mask
+
+
+@pytest.fixture(scope="module")
+def remover():
+    require_asset("weights", "u2netp.onnx")
+    return RMBG.Remover("u2netp", batch_size=6)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return [(path, load_image(path)) for path in list_images(require_asset("u2net_testdata", "images"))]
+
+
+@pytest.mark.assets
+def test_keras_matches_onnxruntime_on_real_photos(remover, photos):
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(require_asset("weights", "u2netp.onnx")), providers=["CPUExecutionProvider"])
+    prepared = np.stack([remover.prepare(image) for _, image in photos])
+    converter = remover.backend.model.converter
+    normalised = converter(prepared).numpy()
+    expected = np.concatenate([  # the official export has a fixed batch of 1
+        session.run(None, {"input.1": x[None].transpose(0, 3, 1, 2)})[0][:, 0] for x in normalised
+    ])
+    logits = remover.backend.model.backbone(normalised, training=False).numpy()[..., 0]
+    ours = 1.0 / (1.0 + np.exp(-logits))
+    difference = np.abs(ours - expected).max()
+    assert len(photos) == 18
+    assert difference <= 1e-4, f"fused map max |keras - onnxruntime| = {difference}"
+
+
+def official_postprocess(mask_320: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """u2net_test.py: the min-max normalised map ×255 → PIL (8-bit, truncating) → bilinear resize."""
+    image = Image.fromarray(mask_320 * 255).convert("RGB").resize(size, resample=Image.BILINEAR)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+@pytest.mark.assets
+def test_matches_official_u2netp_results(remover, photos):
+    results = require_asset("u2net_testdata", "u2netp_results")
+    small = remover.predict_batch(np.stack([remover.prepare(image) for _, image in photos]))
+    errors = []
+    for (path, image), mask in zip(photos, small):
+        official = load_mask(results / f"{path.stem}.png")
+        ours = official_postprocess(mask, (image.shape[1], image.shape[0]))
+        errors.append(np.abs(ours - official).mean())
+    assert np.mean(errors) <= 0.001, f"mean absolute error vs official results: {np.mean(errors):.5f}"
+    assert np.max(errors) <= 0.002, dict(zip([p.name for p, _ in photos], np.round(errors, 5)))
+
+
+@pytest.mark.assets
+def test_full_size_masks_agree_with_official(remover, photos):
+    results = require_asset("u2net_testdata", "u2netp_results")
+    ious = []
+    for path, image in photos[:6]:
+        ours = remover.predict_mask(image) >= 0.5
+        official = load_mask(results / f"{path.stem}.png") >= 0.5
+        ious.append((ours & official).sum() / max((ours | official).sum(), 1))
+    assert min(ious) >= 0.98, ious
