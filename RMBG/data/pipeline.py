@@ -9,8 +9,9 @@ split`` with paths relative to the CSV's folder. A pipeline:
    model's ``ImageConverter`` by the caller, never retyped), so the in-graph resize is the identity;
 4. caches the resized samples in memory (images as uint8, masks as uint16 fixed point: 5 bytes
    per pixel of model size instead of 16);
-5. for training: shuffles and augments per epoch with seeds derived from ``(seed, epoch)`` and
-   batches with ``drop_remainder``; for evaluation: batches in file order;
+5. for training: an endless stream of seeded shuffled passes, each sample augmented with a
+   stateless seed ``(seed, position in the stream)``, batched with ``drop_remainder``; for
+   evaluation: batches in file order;
 6. prefetches (AUTOTUNE).
 
 Elements are ``(images, masks)``: float32 pixel values in ``[0, 255]`` ``(N, H, W, 3)`` (the model's
@@ -27,7 +28,7 @@ Decoding (``decoder=``):
   or known to carry no orientation tags.
 
 Determinism: with ``deterministic=True`` the dataset option ``deterministic`` is set (parallel maps
-keep their order) and all randomness is stateless and seeded, so two pipelines built with the same
+keep their order), shuffles are seeded and augmentation is stateless, so two pipelines built with the same
 arguments yield identical batches, and the batches of epoch ``e`` do not depend on whether the run
 started at epoch 0 or was resumed at ``e``.
 """
@@ -53,9 +54,6 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 #: Cached masks are uint16 fixed point (resolution 1.5e-5), half the memory of float32.
 _MASK_SCALE = 65535.0
-
-#: Epoch stride inside the stateless augmentation seed: positions within an epoch stay below it.
-_EPOCH_STRIDE = 1 << 32
 
 
 @dataclass(frozen=True)
@@ -232,26 +230,26 @@ def training_dataset(
     count: int,
     *,
     batch_size: int,
-    epochs: int,
     initial_epoch: int = 0,
     steps_per_epoch: int | None = None,
     augment: AugmentConfig | None = None,
     seed: int = 0,
     deterministic: bool = True,
 ) -> tuple[tf.data.Dataset, int]:
-    """Batches for epochs ``initial_epoch .. epochs - 1``, shuffled and augmented per epoch.
+    """An endless stream of shuffled, augmented, full batches; epoch ``e`` is its batches
+    ``e * steps .. (e + 1) * steps - 1``.
 
-    Each epoch is exactly ``steps_per_epoch`` full batches. Its order is a seeded shuffle (seed
-    from ``(seed, epoch)``); when ``steps_per_epoch`` needs more samples than one pass holds, the
-    epoch continues with a fresh seeded shuffle. Augmentation seeds are ``(seed, epoch, position)``.
-    Pass the result to ``fit(..., steps_per_epoch=steps, initial_epoch=initial_epoch)``; Keras
-    keeps the iterator across epochs when ``steps_per_epoch`` is given.
+    The stream is seeded passes over the samples (a new seeded order every pass). Sample ``i`` of
+    the stream is augmented with the stateless seed ``(seed, i)``, so the stream is a pure function
+    of ``seed`` (and of TensorFlow's global seed, which :func:`~RMBG.training.trainer.train` sets to
+    the run seed). A run resumed at ``initial_epoch`` skips the samples of the epochs before it and
+    then sees exactly the batches an uninterrupted run would have seen. Pass the result to
+    ``fit(..., steps_per_epoch=steps, initial_epoch=initial_epoch)``.
 
     Args:
         samples: the output of :func:`load_dataset`.
         count: the number of samples in it.
         batch_size: samples per batch (the global batch under a distribution strategy).
-        epochs: the epoch to stop before.
         initial_epoch: the first epoch (a resumed run starts later).
         steps_per_epoch: batches per epoch; default ``max(1, count // batch_size)``.
         augment: augmentations, or ``None`` for none.
@@ -265,28 +263,24 @@ def training_dataset(
         raise ValueError(f"count: the training split is empty (count={count})")
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    if not 0 <= initial_epoch <= epochs:
-        raise ValueError(f"initial_epoch: expected 0 <= initial_epoch <= epochs={epochs}, got {initial_epoch!r}")
+    if initial_epoch < 0:
+        raise ValueError(f"initial_epoch: expected an integer >= 0, got {initial_epoch!r}")
     steps = int(steps_per_epoch) if steps_per_epoch else max(1, count // batch_size)
     if steps < 1:
         raise ValueError(f"steps_per_epoch: expected a positive integer or None, got {steps_per_epoch!r}")
     augment = augment if augment is not None else AugmentConfig(enabled=False)
     base_seed = tf.constant(int(seed), tf.int64)
 
-    def one_epoch(epoch):
-        shuffle_seed = base_seed * 1_000_003 + epoch
-        ordered = samples.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True).repeat()
+    def apply(position, sample):
+        image, mask = sample
+        return augment_pair(image, mask, tf.stack([base_seed, position]), augment)
 
-        def apply(position, sample):
-            image, mask = sample
-            element_seed = tf.stack([base_seed, epoch * _EPOCH_STRIDE + position])
-            return augment_pair(image, mask, element_seed, augment)
-
-        ordered = ordered.enumerate().map(apply, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-        return ordered.batch(batch_size, drop_remainder=True).take(steps)
-
-    dataset = tf.data.Dataset.range(int(initial_epoch), int(epochs)).flat_map(one_epoch)
-    return _with_options(dataset.prefetch(AUTOTUNE), deterministic), steps
+    stream = samples.shuffle(count, seed=int(seed), reshuffle_each_iteration=True).repeat().enumerate()
+    if initial_epoch:
+        stream = stream.skip(int(initial_epoch) * steps * batch_size)
+    stream = stream.map(apply, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    stream = stream.batch(batch_size, drop_remainder=True)
+    return _with_options(stream.prefetch(AUTOTUNE), deterministic), steps
 
 
 def evaluation_dataset(samples: tf.data.Dataset, *, batch_size: int, deterministic: bool = True) -> tf.data.Dataset:
@@ -303,7 +297,6 @@ def make_dataset(
     splits: str | Sequence[str] | None = "train",
     batch_size: int = 8,
     training: bool = False,
-    epochs: int = 1,
     initial_epoch: int = 0,
     steps_per_epoch: int | None = None,
     augment: AugmentConfig | None = None,
@@ -316,7 +309,8 @@ def make_dataset(
     deterministic: bool = True,
 ) -> tf.data.Dataset:
     """One call from an index CSV to batches: :func:`load_dataset` then :func:`training_dataset`
-    (``training=True``) or :func:`evaluation_dataset`. See those for the arguments."""
+    (``training=True``: an endless stream, take ``steps_per_epoch`` batches per epoch) or
+    :func:`evaluation_dataset`. See those for the arguments."""
     samples, rows = load_dataset(
         index_csv, image_size, splits=splits, interpolation=interpolation, decoder=decoder,
         binary_masks=binary_masks, mask_threshold=mask_threshold, cache=cache, deterministic=deterministic,
@@ -324,7 +318,7 @@ def make_dataset(
     if not training:
         return evaluation_dataset(samples, batch_size=batch_size, deterministic=deterministic)
     dataset, _ = training_dataset(
-        samples, len(rows), batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
+        samples, len(rows), batch_size=batch_size, initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch, augment=augment, seed=seed, deterministic=deterministic,
     )
     return dataset

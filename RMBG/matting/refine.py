@@ -9,7 +9,6 @@ Imports no TensorFlow.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal, Mapping, NamedTuple
 
 import numpy as np
@@ -17,8 +16,6 @@ import numpy as np
 from RMBG.matting.closed_form import Method, check_rgb, estimate_alpha
 from RMBG.matting.foreground import DEFAULT_FOREGROUND_MEGAPIXELS, estimate_foreground
 from RMBG.matting.trimap import TrimapConfigLike, get_trimap_config, make_trimap
-
-logger = logging.getLogger(__name__)
 
 #: Trimap preset used when none is given: rembg's (it gave the lower SAD on GT01 with a
 #: simulated coarse mask and a narrower, cheaper unknown band; docs/matting.md).

@@ -142,11 +142,12 @@ def _choice(field_name: str, value: Any, choices: Sequence[str]) -> str:
     return text
 
 
-def parse_length(field_name: str, token: str, *, allow_bare: bool = True) -> tuple[float, str]:
-    """``"30px"``, ``"10%"`` (or a bare number, meaning px) → ``(value, unit)``."""
+def parse_length(field_name: str, token: str, *, allow_bare: bool = True, whole: Any = None) -> tuple[float, str]:
+    """``"30px"``, ``"10%"`` (or a bare number, meaning px) → ``(value, unit)``; ``whole`` is the field's value for errors."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(px|%)?", token.strip().lower())
     if not match or (match.group(2) is None and not allow_bare):
-        raise _bad(field_name, token, "expected lengths such as '30px' or '10%'")
+        raise _bad(field_name, token if whole is None else whole,
+                   f"{token!r} is not a length; expected lengths such as '30px' or '10%'" + ("" if allow_bare else " (with a unit)"))
     return float(match.group(1)), match.group(2) or "px"
 
 
@@ -155,7 +156,7 @@ def parse_crop_margin(value: Any) -> tuple[tuple[float, str], ...]:
     tokens = str(value).replace(",", " ").split()
     if len(tokens) not in (1, 2, 4):
         raise _bad("crop_margin", value, "expected 1, 2 or 4 lengths such as '30px', '10% 20px' or '1px 2px 3px 4px'")
-    lengths = [parse_length("crop_margin", t) for t in tokens]
+    lengths = [parse_length("crop_margin", t, whole=value) for t in tokens]
     if len(lengths) == 1:
         lengths *= 4
     elif len(lengths) == 2:
@@ -199,7 +200,7 @@ def parse_roi(value: Any) -> tuple[tuple[float, str], ...]:
     tokens = str(value).split()
     if len(tokens) != 4:
         raise _bad("roi", value, "expected four coordinates 'x1 y1 x2 y2' such as '0% 0% 100% 100%' or '10px 20px 300px 400px'")
-    return tuple(parse_length("roi", t, allow_bare=False) for t in tokens)
+    return tuple(parse_length("roi", t, allow_bare=False, whole=value) for t in tokens)
 
 
 def parse_bg_color(value: Any) -> tuple[int, int, int, int]:

@@ -509,8 +509,7 @@ def train(config: TrainConfig, *, verbose: int | str = "auto") -> TrainResult:
     train_samples, train_rows = load_dataset(config.data, model.image_size, splits=config.train_split, **data_options)
     val_samples, _ = load_dataset(config.data, model.image_size, splits=config.val_split, **data_options)
     train_data, steps = training_dataset(
-        train_samples, len(train_rows), batch_size=config.batch_size, epochs=config.epochs,
-        initial_epoch=initial_epoch, steps_per_epoch=config.steps_per_epoch, augment=config.augment,
+        train_samples, len(train_rows), batch_size=config.batch_size, initial_epoch=initial_epoch, steps_per_epoch=config.steps_per_epoch, augment=config.augment,
         seed=config.seed, deterministic=config.deterministic,
     )
     val_data = evaluation_dataset(val_samples, batch_size=config.batch_size, deterministic=config.deterministic)

@@ -1,0 +1,44 @@
+"""``python -m RMBG export``: write a model as ONNX, TFLite or a SavedModel."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``export`` command."""
+    from RMBG.export import EXPORT_FORMATS
+
+    parser = subparsers.add_parser(
+        "export",
+        help="export a model to ONNX, TFLite or SavedModel",
+        description="Export a model. ONNX and TFLite take NHWC float32 pixel values [0, 255] at the model's size "
+        "(dynamic batch) and return the mask (N, H, W, 1); --rembg writes the layout rembg's u2net_custom "
+        "session runs (NCHW normalised input, fused sigmoid map first). See docs/export.md.",
+    )
+    parser.add_argument("-m", "--model", default="u2netp", help="a registered pretrained model name or a .keras file (default u2netp)")
+    parser.add_argument("-f", "--format", required=True, choices=EXPORT_FORMATS, help="output format")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="output file (.onnx / .tflite) or SavedModel folder")
+    parser.add_argument("--fp16", action="store_true", help="float16 weights (tflite only)")
+    parser.add_argument("--rembg", action="store_true", help="rembg u2net_custom layout (onnx only)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Run ``export``; returns the exit code."""
+    from RMBG.export import FORMAT_SUFFIXES, export_model, read_metadata
+
+    suffix = FORMAT_SUFFIXES[args.format]
+    if suffix and args.output.suffix != suffix:
+        raise SystemExit(f"--output: a {args.format} export is a '{suffix}' file, got '{args.output}'; name it e.g. '{args.output.with_suffix(suffix)}'")
+    if args.fp16 and args.format != "tflite":
+        raise SystemExit(f"--fp16: float16 export is offered for --format tflite only, got --format {args.format}")
+    if args.rembg and args.format != "onnx":
+        raise SystemExit(f"--rembg: the rembg layout is an ONNX file; use --format onnx, got --format {args.format}")
+    path = export_model(args.model, args.output, args.format, fp16=args.fp16, rembg=args.rembg, opset=args.opset)
+    metadata = read_metadata(path)
+    size = "x".join(map(str, metadata["image_size"]))
+    print(f"{args.model} -> {path} ({args.format}, {metadata['layout']} layout, {metadata['precision']}, {size})")
+    return 0

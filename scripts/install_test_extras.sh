@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Test-only extras: the PyTorch reference (CPU torch + u2net-fast, without its dependency pins),
+# rembg for the export-compatibility test, and Chromium for the browser test of the server.
+set -euo pipefail
+PY=${1:-.venv/bin/python}
+cd "$(dirname "$0")/.."
+"$PY" -m pip install --quiet -r requirements-test.txt
+"$PY" -m pip install --quiet --no-deps u2net-fast==1.0.0
