@@ -387,10 +387,10 @@ def address_refusal(address: str) -> str | None:
         return "not an IP address"
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    for attribute, label in (
+    for attribute, label in (  # most specific first: is_private also covers several of the others
         ("is_loopback", "a loopback address"), ("is_link_local", "a link-local address"),
-        ("is_private", "a private address"), ("is_reserved", "a reserved address"),
-        ("is_multicast", "a multicast address"), ("is_unspecified", "the unspecified address"),
+        ("is_unspecified", "the unspecified address"), ("is_multicast", "a multicast address"),
+        ("is_reserved", "a reserved address"), ("is_private", "a private address"),
     ):
         if getattr(ip, attribute):
             return label
@@ -500,6 +500,8 @@ def fetch_url(
         try:
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             connection.request("GET", target, headers={"User-Agent": "RMBG-server", "Accept": "image/*"})
+            sock = connection.sock  # the response may take the socket over; keep it to tighten timeouts
+            sock.settimeout(remaining())
             response = connection.getresponse()
             if response.status in (301, 302, 303, 307, 308):
                 location = response.getheader("Location")
@@ -517,7 +519,8 @@ def fetch_url(
                                f"{field_name}: {declared} bytes exceed the limit of {max_bytes} bytes (max_upload_bytes)")
             chunks, total = [], 0
             while True:
-                connection.sock.settimeout(remaining())
+                if not response.isclosed():
+                    sock.settimeout(remaining())
                 chunk = response.read(65536)
                 if not chunk:
                     break
@@ -539,6 +542,11 @@ def fetch_url(
 
 
 # --- decoding ----------------------------------------------------------------------------------
+#: File signatures, to tell "a broken PNG" from "not an image at all".
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"RIFF", "WebP"),
+          (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
 def decode_photo(data: bytes, field_name: str, max_pixels: int) -> np.ndarray:
     """Bytes → HxWx3 uint8 RGB; every bad input is a 400 naming the field and the reason.
 
@@ -551,6 +559,12 @@ def decode_photo(data: bytes, field_name: str, max_pixels: int) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as probe:
             width, height = probe.size
     except UnidentifiedImageError:
+        head = data[:12]
+        kind = next((name for magic, name in _MAGIC if head.startswith(magic) and (name != "WebP" or head[8:12] == b"WEBP")), None)
+        if kind is not None:
+            raise ApiError(400, "failed_to_read_image", "There was an error reading the image.",
+                           f"{field_name}: the {len(data)} bytes start like a {kind} file but cannot be read: the file is "
+                           "truncated or corrupt") from None
         head = data[:8]
         raise ApiError(400, "invalid_file_type", "Invalid file type",
                        f"{field_name}: {len(data)} bytes starting with {head!r} are not an image format this server reads "

