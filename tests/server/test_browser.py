@@ -36,7 +36,7 @@ def browser_tools():
 
 
 @pytest.fixture(scope="module")
-def live_server(served_model, browser_tools):
+def live_server(browser_tools, served_model):
     """uvicorn serving a fresh app on 127.0.0.1 with a port the OS picked; yields its base URL."""
     import uvicorn
 
