@@ -45,7 +45,15 @@ class AugmentConfig:
     hue: float = 0.02
 
     def __post_init__(self):
-        self.scale = tuple(float(v) for v in self.scale)  # YAML gives lists
+        try:  # YAML gives lists, and reads "1e-1" (no dot) as a string
+            self.scale = tuple(float(v) for v in self.scale)
+            for name in ("brightness", "contrast", "saturation", "hue"):
+                setattr(self, name, float(getattr(self, name)))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"augment: scale, brightness, contrast, saturation and hue must be numbers, got scale={self.scale!r}, "
+                f"brightness={self.brightness!r}, contrast={self.contrast!r}, saturation={self.saturation!r}, hue={self.hue!r}"
+            ) from None
         self.validate()
 
     def validate(self) -> None:

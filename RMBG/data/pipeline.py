@@ -189,8 +189,10 @@ def load_dataset(
         splits: which split(s) to read (see :func:`read_index`).
         interpolation: resize method for photo and mask (normally ``model.converter.interpolation``).
         decoder: ``"pil"`` or ``"tf"`` (see the module docstring).
-        binary_masks: threshold masks at ``mask_threshold`` (before resizing) into 0/1, e.g. for
-            JPEG masks whose compression noise must not become soft labels.
+        binary_masks: threshold masks at ``mask_threshold`` when decoding them into 0/1, e.g.
+            JPEG masks whose compression noise must not become soft labels. This happens at the
+            mask's own size; resizing to ``image_size`` then leaves fractional values only along
+            object edges (anti-aliasing, as a mask drawn at that size would have).
         mask_threshold: the threshold in [0, 1] used when ``binary_masks`` is set.
         cache: keep the resized samples in memory after the first pass.
         deterministic: keep element order under parallel decoding.

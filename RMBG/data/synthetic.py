@@ -57,7 +57,7 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     tint = rng.uniform(-25, 25, size=3)
     noise = np.stack([_smooth_noise(rng, height, width, int(rng.integers(3, 7))) for _ in range(3)], axis=-1)
     fine = rng.normal(0, 6, size=(height, width, 1))
-    return np.clip(base + tint + (noise - 0.5) * 60 + fine, 0, 255)
+    return np.clip(base + tint + (noise - 0.5) * 60 + fine, 0, 255)  # float64 RGB
 
 
 def _foreground(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -118,17 +118,21 @@ def _polygon_inside(rng: np.random.Generator, ys: np.ndarray, xs: np.ndarray, he
 
 
 def synthetic_sample(
-    rng: np.random.Generator, image_size: Sequence[int] = (64, 64), *, supersample: int = 4
-) -> tuple[np.ndarray, np.ndarray]:
+    rng: np.random.Generator, image_size: Sequence[int] = (64, 64), *, supersample: int = 4, layers: bool = False
+) -> tuple[np.ndarray, ...]:
     """One photo and its exact alpha.
 
     Args:
         rng: the random generator (the sample is a pure function of its state).
         image_size: ``(height, width)``.
         supersample: points per pixel side used to anti-alias shape edges.
+        layers: also return the foreground and background layers (float64 RGB in [0, 255]), the
+            exact ground truth of foreground estimation and matting demos.
 
     Returns:
-        ``(photo uint8 (H, W, 3), alpha float32 (H, W) in [0, 1])``.
+        ``(photo uint8 (H, W, 3), alpha float32 (H, W) in [0, 1])``, plus
+        ``(foreground, background)`` with ``layers=True``; ``photo`` is exactly
+        ``round(alpha * foreground + (1 - alpha) * background)``.
     """
     height, width = _check_size(image_size)
     if supersample < 1:
@@ -146,7 +150,8 @@ def synthetic_sample(
     background = _background(rng, height, width)
     foreground = _foreground(rng, height, width)
     photo = alpha[..., None] * foreground + (1 - alpha[..., None]) * background
-    return np.clip(np.round(photo), 0, 255).astype(np.uint8), alpha
+    photo = np.clip(np.round(photo), 0, 255).astype(np.uint8)
+    return (photo, alpha, foreground, background) if layers else (photo, alpha)
 
 
 def synthetic_arrays(

@@ -262,7 +262,13 @@ def process_request(
     image = fit_megapixels(image, params.max_megapixels)
     background = decode_photo(bg_bytes, params.bg_image_source or "bg_image_file", max_pixels) if bg_bytes is not None else None
     mask = get_model(model).predict(image)
-    alpha, foreground = postprocess(params.post, image, mask)
+    try:
+        alpha, foreground = postprocess(params.post, image, mask)
+    except (ValueError, TypeError, FileNotFoundError) as error:  # RMBG's messages name the problem and the fix
+        log.exception("post-processor %r failed", params.post)
+        raise ApiError(500, "post_failed", "Post-processing failed",
+                       f"post: {params.post!r} cannot run on this server ({error}); choose another post-processor, or have "
+                       "the operator remove it from post_processors") from None
     return render(params, image, alpha, foreground, background, original_size)
 
 
@@ -396,7 +402,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def http_error_handler(_: Request, error: StarletteHTTPException) -> JSONResponse:
         from http import HTTPStatus
 
-        title = HTTPStatus(error.status_code).phrase if error.status_code in HTTPStatus._value2member_map_ else "Error"
+        try:
+            title = HTTPStatus(error.status_code).phrase
+        except ValueError:
+            title = "Error"
         return _error_response(ApiError(error.status_code, f"http_{error.status_code}", title, str(error.detail), headers=error.headers))
 
     @app.exception_handler(RequestValidationError)

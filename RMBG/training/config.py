@@ -133,6 +133,11 @@ class TrainConfig:
     tensorboard: str = "scalars"
 
     def __post_init__(self):
+        # YAML 1.1 reads "1e-4" (no dot) as a string: accept numbers written either way.
+        for name in _FLOAT_FIELDS:
+            setattr(self, name, _as_float(getattr(self, name), name))
+        if isinstance(self.fbeta_threshold, str) and self.fbeta_threshold != "adaptive":
+            self.fbeta_threshold = _as_float(self.fbeta_threshold, "fbeta_threshold")
         if isinstance(self.augment, Mapping):
             self.augment = _build(AugmentConfig, self.augment, "augment")
         if self.image_size is not None:
@@ -253,6 +258,18 @@ class TrainConfig:
                 raise ValueError(f"--set: unknown setting {key!r}; valid settings are {sorted(data)}")
             target[parts[-1]] = value
         return self.from_dict(data)
+
+
+_FLOAT_FIELDS = ("learning_rate", "beta_1", "beta_2", "epsilon", "reduce_lr_factor", "reduce_lr_min")
+
+
+def _as_float(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a number, got {value!r}") from None
 
 
 def _nested_keys(data: Mapping[str, Any]) -> list[str]:

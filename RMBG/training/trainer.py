@@ -88,7 +88,8 @@ class TrainResult:
 
     Attributes:
         run_dir: the folder this process wrote (the chief's ``run_dir``).
-        model: the best model (loaded from ``best.keras``; the final model if no epoch validated).
+        model: the trained model holding the best weights (those of ``best.keras``; the final
+            weights if no epoch was validated), compiled.
         history: every epoch's log values, from the CSV log (epochs before a resume included).
         metrics: validation metrics of ``model`` (``loss``, ``mae``, ``fbeta``, ``iou``).
         initial_epoch: the epoch this call started at (> 0 when it resumed).
@@ -411,6 +412,9 @@ def compile_model(model: keras.Model, config: TrainConfig, strategy: tf.distribu
             metrics=default_metrics(config.fbeta_threshold),
             jit_compile=config.jit_compile,
         )
+        # Create the optimizer's slots now: created during the first trace of the train step,
+        # they make TensorFlow trace it twice (minutes for U^2-Net on a small CPU).
+        model.optimizer.build(model.trainable_variables)
     return model
 
 
@@ -540,12 +544,14 @@ def train(config: TrainConfig, *, verbose: int | str = "auto") -> TrainResult:
         model.fit(
             train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=initial_epoch,
             steps_per_epoch=steps, validation_steps=config.validation_steps, callbacks=callbacks, verbose=verbose,
+            shuffle=False,  # the pipeline shuffles (seeded)
         )
     early = next((c for c in callbacks if isinstance(c, ResumableEarlyStopping)), None)
     stopped_early = finished_early or bool(early is not None and early.stopped_epoch > 0)
 
-    best = keras.saving.load_model(paths["best"]) if paths["best"].is_file() else model
-    evaluation = best.evaluate(val_data, steps=config.validation_steps, return_dict=True, verbose=0)
+    if paths["best"].is_file():
+        model.load_weights(paths["best"])  # the best weights, into the model whose steps are traced
+    evaluation = model.evaluate(val_data, steps=config.validation_steps, return_dict=True, verbose=0)
     history = read_log(paths["log"])
     completed = (max(history["epoch"]) + 1) if history.get("epoch") else initial_epoch
     best_state = next(c for c in callbacks if isinstance(c, AtomicCheckpoint) and c.save_best_only)
@@ -562,7 +568,7 @@ def train(config: TrainConfig, *, verbose: int | str = "auto") -> TrainResult:
         "precision": config.precision,
     })
     return TrainResult(
-        run_dir=folder, model=best, history=history, metrics=metrics, initial_epoch=initial_epoch,
+        run_dir=folder, model=model, history=history, metrics=metrics, initial_epoch=initial_epoch,
         epochs_completed=int(completed), stopped_early=stopped_early, paths=paths,
     )
 

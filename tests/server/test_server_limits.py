@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server_helpers import AUTH, assert_error, encode
+from server_helpers import AUTH, assert_error
 
 
 def forged_png(width: int, height: int) -> bytes:
@@ -176,5 +176,21 @@ def test_model_runner_counts_admissions_and_releases():
 
 
 def test_forged_png_helper_really_claims_the_size():
-    with Image.open(io.BytesIO(forged_png(12_000, 9_000))) as image:  # below PIL's own bomb error
-        assert image.size == (12_000, 9_000)
+    with pytest.warns(Image.DecompressionBombWarning), Image.open(io.BytesIO(forged_png(12_000, 9_000))) as image:
+        assert image.size == (12_000, 9_000)  # below PIL's own bomb error, above its warning
+
+
+def test_a_post_processor_that_cannot_run_is_a_named_500(make_client, small_photo):
+    from RMBG.inference.postprocess import register_postprocessor
+
+    def needs_weights(image, mask):
+        raise ValueError("model: 'refiner' has no pretrained weights; train it")
+
+    register_postprocessor("test-broken", needs_weights)
+    try:
+        client = make_client()
+        response = client.post("/api/removebg", headers=AUTH, data={"post": "test-broken"}, files={"image_file": ("p.png", small_photo)})
+        error = assert_error(response, 500, "post_failed")
+        assert error["detail"].startswith("post: 'test-broken'") and "no pretrained weights" in error["detail"]
+    finally:
+        _unregister("test-broken")

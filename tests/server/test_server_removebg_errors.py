@@ -7,7 +7,7 @@ import base64
 import numpy as np
 import pytest
 
-from server_helpers import AUTH, assert_error, encode
+from server_helpers import AUTH, assert_error
 
 
 def post_file(client, data: bytes, **fields):
@@ -133,10 +133,8 @@ def test_unknown_routes_and_methods_answer_json(client):
     assert_error(client.get("/api/removebg", headers=AUTH), 405, "http_405")
 
 
-def test_no_subject_is_unknown_foreground(client):
-    from RMBG.server.removebg import RemoveBgParams, render
-
-    from RMBG.server.removebg import ApiError
+def test_no_subject_is_unknown_foreground():
+    from RMBG.server.removebg import ApiError, RemoveBgParams, render
 
     with pytest.raises(ApiError) as caught:
         render(RemoveBgParams(image_source="image_file"), np.zeros((20, 30, 3), np.uint8), np.zeros((20, 30), np.float32))

@@ -8,7 +8,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from server_helpers import AUTH, decode, encode
 

@@ -81,3 +81,14 @@ def test_state_dict_import_is_strict():
         import_u2net_state_dict(model.backbone, extra)
     with pytest.raises(WeightMismatchError, match="stage1.rebnconv1.conv_s1"):
         import_u2net_state_dict(RMBG.create_model("u2net").backbone, state)
+
+
+@pytest.mark.reference
+def test_pth_file_import(tmp_path):
+    ref = _reference_model("u2netp")
+    path = tmp_path / "u2netp.pth"
+    torch.save(ref.state_dict(), path)
+    x = np.random.default_rng(0).normal(size=(1, 48, 48, 3)).astype("float32")
+    model = RMBG.create_model("u2netp", image_size=None)
+    import_u2net_state_dict(model.backbone, path)
+    assert np.abs(_keras_maps(model.backbone, x) - _reference_maps(ref, x)).max() <= TOLERANCE

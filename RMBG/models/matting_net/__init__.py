@@ -27,7 +27,7 @@ for _name, _preset in MATTING_NET_PRESETS.items():
             load_pretrained=_load if _preset["weights"] is not None else None,
             params=_preset.get("params"),
             input_size=None,
-            license="Apache-2.0 (trained in this project)" if _preset["weights"] is not None else "",
+            license=_preset["weights"].license if _preset["weights"] is not None else "",
         )
     )
 

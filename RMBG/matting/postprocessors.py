@@ -1,0 +1,181 @@
+"""Matting post-processors for :class:`RMBG.inference.remover.Remover` (``post=...``).
+
+Imported by :mod:`RMBG.inference.postprocess`, which registers:
+
+=================  ==========================================================================
+``trimap-cf``      mask -> trimap (:func:`make_trimap`) -> closed-form alpha
+                   (:func:`~RMBG.matting.refine.matte_from_mask`)
+``matting-net``    mask -> trimap -> the learned matting network (``matting_net`` preset)
+``refine``         mask -> the learned refiner (``refiner`` preset) -> refined mask as alpha
+``refine+matting`` refiner, then trimap from the refined mask, then the matting network
+=================  ==========================================================================
+
+Options (``Remover(post=..., post_options={...})``, all optional):
+
+* ``trimap``: trimap preset name (``"rembg"`` default, ``"carvekit"``);
+* ``trimap_threshold``: confidence ``t`` in (0.5, 1): foreground where ``mask > t``, background
+  where ``mask < 1 - t`` (sets ``fg_threshold = 255 t`` and ``bg_threshold = 255 (1 - t)``);
+* ``trimap_dilation``, ``trimap_erosion``: square sides in pixels (override the preset's
+  ``dilation`` and both ``erosion`` / ``bg_erosion``);
+* ``foreground_estimation``: also estimate halo-free foreground colours (default True);
+* ``matting_model`` / ``refiner_model``: a registry name (pretrained), a ``.keras`` path or a
+  Keras model (defaults: ``"matting_net"`` / ``"refiner"``);
+* ``max_side``: long side the learned nets work at (larger photos are scaled, default 1024).
+
+Every post-processor returns ``(alpha HxW float32, foreground HxWx3 float32 in [0, 1] or None)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Any
+
+import numpy as np
+
+from RMBG.inference.postprocess import register_postprocessor
+from RMBG.matting.foreground import estimate_foreground
+from RMBG.matting.refine import DEFAULT_TRIMAP_PRESET, matte_from_mask
+from RMBG.matting.trimap import TrimapConfig, get_trimap_config, make_trimap
+
+DEFAULT_MAX_SIDE = 1024
+
+
+def trimap_config_from_options(
+    trimap: str | TrimapConfig = DEFAULT_TRIMAP_PRESET,
+    trimap_threshold: float | None = None,
+    trimap_dilation: int | None = None,
+    trimap_erosion: int | None = None,
+) -> TrimapConfig:
+    """The :class:`TrimapConfig` the options describe (see the module docstring).
+
+    Raises:
+        ValueError: ``trimap_threshold`` outside (0.5, 1), or a bad preset / size.
+    """
+    config = get_trimap_config(trimap)
+    changes: dict[str, Any] = {}
+    if trimap_threshold is not None:
+        if not 0.5 < float(trimap_threshold) < 1.0:
+            raise ValueError(
+                f"trimap_threshold: expected a confidence in (0.5, 1), e.g. 0.9 (foreground above it, background "
+                f"below 1 - it), got {trimap_threshold!r}"
+            )
+        changes["fg_threshold"] = 255.0 * float(trimap_threshold)
+        changes["bg_threshold"] = 255.0 * (1.0 - float(trimap_threshold))
+    if trimap_dilation is not None:
+        changes["dilation"] = trimap_dilation
+    if trimap_erosion is not None:
+        changes["erosion"] = trimap_erosion
+        changes["bg_erosion"] = trimap_erosion
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(name: str):
+    from RMBG.inference.remover import load_model
+
+    return load_model(name)
+
+
+def resolve_model(model: Any, default: str):
+    """A Keras model from ``model`` (None -> ``default``): a registry name or ``.keras`` path (cached) or a model."""
+    import keras
+
+    if model is None:
+        model = default
+    if isinstance(model, keras.Model):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return _cached_model(os.fspath(model))
+    raise TypeError(f"model: expected a registry name, a .keras path or a keras.Model, got {type(model).__name__}")
+
+
+def _check_foreground_flag(foreground_estimation: Any) -> bool:
+    if not isinstance(foreground_estimation, (bool, np.bool_)):
+        raise TypeError(f"foreground_estimation: expected True or False, got {foreground_estimation!r}")
+    return bool(foreground_estimation)
+
+
+def trimap_cf(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    trimap: str | TrimapConfig = DEFAULT_TRIMAP_PRESET,
+    trimap_threshold: float | None = None,
+    trimap_dilation: int | None = None,
+    trimap_erosion: int | None = None,
+    foreground_estimation: bool = True,
+    method: str = "cf",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``post="trimap-cf"``: trimap from the mask, closed-form alpha, optional foreground colours."""
+    config = trimap_config_from_options(trimap, trimap_threshold, trimap_dilation, trimap_erosion)
+    matte = matte_from_mask(
+        image, mask, trimap_config=config, method=method,
+        foreground_estimation=_check_foreground_flag(foreground_estimation),
+    )
+    return matte.alpha, matte.foreground
+
+
+def refine_mask(image: np.ndarray, mask: np.ndarray, *, refiner_model: Any = None, max_side: int | None = DEFAULT_MAX_SIDE) -> np.ndarray:
+    """The refiner's mask (HxW float32) for a photo and its coarse mask."""
+    from RMBG.models.matting_net import predict_full
+
+    model = resolve_model(refiner_model, "refiner")
+    if getattr(model, "guide", None) != "mask":
+        raise ValueError(f"refiner_model: expected a refiner (guide='mask'), got a model with guide={getattr(model, 'guide', None)!r}")
+    return predict_full(model, image, np.asarray(mask, np.float32), max_side=max_side)
+
+
+def net_alpha(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    trimap: str | TrimapConfig = DEFAULT_TRIMAP_PRESET,
+    trimap_threshold: float | None = None,
+    trimap_dilation: int | None = None,
+    trimap_erosion: int | None = None,
+    matting_model: Any = None,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(alpha, trimap)``: the matting network's alpha from a trimap made of ``mask``."""
+    from RMBG.models.matting_net import predict_full
+
+    model = resolve_model(matting_model, "matting_net")
+    if getattr(model, "guide", None) != "trimap":
+        raise ValueError(f"matting_model: expected a matting net (guide='trimap'), got guide={getattr(model, 'guide', None)!r}")
+    trimap_array = make_trimap(mask, trimap_config_from_options(trimap, trimap_threshold, trimap_dilation, trimap_erosion))
+    return predict_full(model, image, trimap_array, max_side=max_side), trimap_array
+
+
+def matting_net(image: np.ndarray, mask: np.ndarray, *, foreground_estimation: bool = True, **options: Any):
+    """``post="matting-net"``: trimap from the mask, alpha from the matting network."""
+    estimate = _check_foreground_flag(foreground_estimation)
+    alpha, _ = net_alpha(image, mask, **options)
+    return alpha, estimate_foreground(image, alpha) if estimate else None
+
+
+def refine(
+    image: np.ndarray, mask: np.ndarray, *, foreground_estimation: bool = False, refiner_model: Any = None,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+):
+    """``post="refine"``: the refined mask is the alpha (foreground colours only on request)."""
+    estimate = _check_foreground_flag(foreground_estimation)
+    alpha = refine_mask(image, mask, refiner_model=refiner_model, max_side=max_side)
+    return alpha, estimate_foreground(image, alpha) if estimate else None
+
+
+def refine_then_matting(
+    image: np.ndarray, mask: np.ndarray, *, foreground_estimation: bool = True, refiner_model: Any = None, **options: Any
+):
+    """``post="refine+matting"``: refiner, then trimap from the refined mask and the matting network."""
+    estimate = _check_foreground_flag(foreground_estimation)
+    refined = refine_mask(image, mask, refiner_model=refiner_model, max_side=options.get("max_side", DEFAULT_MAX_SIDE))
+    alpha, _ = net_alpha(image, refined, **options)
+    return alpha, estimate_foreground(image, alpha) if estimate else None
+
+
+register_postprocessor("trimap-cf", trimap_cf)
+register_postprocessor("matting-net", matting_net)
+register_postprocessor("refine", refine)
+register_postprocessor("refine+matting", refine_then_matting)

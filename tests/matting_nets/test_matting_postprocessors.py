@@ -1,0 +1,150 @@
+"""Matting post-processors through Remover on tiny models, and strict preset loading."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import keras
+
+from RMBG.inference.postprocess import POSTPROCESSORS
+from RMBG.inference.remover import Remover
+from RMBG.registry import create_model
+
+TINY_MATTING = dict(encoder_filters=(4, 6), decoder_filters=(6, 4), context_rates=(2,), head_filters=4, trimap_context=3)
+TINY_REFINER = dict(scales=(2, 1), encoder_filters=(4, 6), decoder_filters=(6, 4), context_rates=(2,), head_filters=4)
+
+
+def tiny_segmenter():
+    keras.utils.set_random_seed(0)
+    return create_model("u2netp", encoder_mid_channels=(2,) * 6, encoder_out_channels=(4,) * 6,
+                        decoder_mid_channels=(2,) * 5, decoder_out_channels=(4,) * 5, image_size=(32, 32),
+                        output_normalization="minmax")
+
+
+@pytest.fixture(scope="module")
+def models():
+    keras.utils.set_random_seed(0)
+    return tiny_segmenter(), create_model("matting_net", **TINY_MATTING), create_model("refiner", **TINY_REFINER)
+
+
+def photo() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    image = rng.integers(60, 120, (45, 61, 3)).astype(np.uint8)
+    image[10:35, 15:45] = (220, 40, 40)
+    return image
+
+
+def test_registered():
+    assert {"trimap-cf", "matting-net", "refine", "refine+matting"} <= set(POSTPROCESSORS)
+
+
+@pytest.mark.parametrize("post", ["matting-net", "refine", "refine+matting"])
+def test_learned_postprocessors_through_remover(models, post):
+    segmenter, matting, refiner = models
+    options = {"matting_model": matting, "trimap_threshold": 0.6, "trimap_erosion": 3, "foreground_estimation": False}
+    if post == "refine":
+        options = {"refiner_model": refiner}
+    elif post == "refine+matting":
+        options["refiner_model"] = refiner
+    remover = Remover(segmenter, post=post, post_options=options)
+    image = photo()
+    rgba = remover.remove(image)
+    assert rgba.shape == (45, 61, 4) and rgba.dtype == np.uint8
+    mask = remover.predict_mask(image)
+    alpha, foreground = POSTPROCESSORS[post](image, mask, **options)
+    assert alpha.shape == image.shape[:2] and alpha.dtype == np.float32 and foreground is None
+    assert 0.0 <= alpha.min() and alpha.max() <= 1.0
+
+
+def test_matting_net_keeps_the_trimap_known_regions(models):
+    from RMBG.matting.postprocessors import net_alpha
+
+    _, matting, _ = models
+    mask = np.zeros((45, 61), np.float32)
+    mask[10:35, 15:45] = 1.0
+    alpha, trimap = net_alpha(photo(), mask, matting_model=matting, trimap_erosion=5)
+    assert np.all(alpha[trimap == 255] == 1.0) and np.all(alpha[trimap == 0] == 0.0)
+    assert (trimap == 128).any()
+
+
+def test_large_photos_are_scaled(models):
+    from RMBG.models.matting_net import predict_full
+
+    _, _, refiner = models
+    image = np.repeat(np.repeat(photo(), 3, axis=0), 3, axis=1)
+    mask = np.zeros(image.shape[:2], np.float32)
+    mask[30:105, 45:135] = 1.0
+    out = predict_full(refiner, image, mask, max_side=64)
+    assert out.shape == image.shape[:2]
+    with pytest.raises(ValueError, match="guide"):
+        predict_full(refiner, image, mask[:10])
+
+
+def test_trimap_options():
+    from RMBG.matting.postprocessors import trimap_config_from_options
+
+    config = trimap_config_from_options("rembg", trimap_threshold=0.9, trimap_dilation=7, trimap_erosion=5)
+    assert (config.fg_threshold, config.bg_threshold, config.dilation, config.erosion, config.bg_erosion) == pytest.approx((229.5, 25.5, 7, 5, 5))
+    with pytest.raises(ValueError, match="trimap_threshold"):
+        trimap_config_from_options("rembg", trimap_threshold=0.3)
+    with pytest.raises(ValueError, match="unknown preset"):
+        trimap_config_from_options("nope")
+
+
+def test_wrong_model_kind_raises(models):
+    from RMBG.matting.postprocessors import refine_mask
+
+    _, matting, _ = models
+    with pytest.raises(ValueError, match="refiner_model"):
+        refine_mask(photo(), np.zeros((45, 61), np.float32), refiner_model=matting)
+    with pytest.raises(TypeError, match="foreground_estimation"):
+        POSTPROCESSORS["refine"](photo(), np.zeros((45, 61), np.float32), foreground_estimation="yes")
+
+
+def test_packaged_weights_are_strict(tmp_path):
+    from RMBG.models.matting_net import load_packaged_weights
+    from RMBG.weights.sources import ChecksumError, WeightFile, file_digests
+    from RMBG.weights.strict import WeightMismatchError, save_variables
+
+    model = create_model("refiner", **TINY_REFINER)
+    path = save_variables(model.backbone, tmp_path / "refiner.npz")
+    md5, sha256 = file_digests(path)
+    spec = WeightFile(filename="refiner.npz", md5=md5, sha256=sha256, size=path.stat().st_size)
+    other = create_model("refiner", **TINY_REFINER)
+    load_packaged_weights(other, spec, folder=tmp_path)
+    for a, b in zip(model.backbone.variables, other.backbone.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # a mismatched architecture raises
+    bigger = create_model("refiner", **{**TINY_REFINER, "head_filters": 5})
+    with pytest.raises(WeightMismatchError):
+        load_packaged_weights(bigger, spec, folder=tmp_path)
+    # a corrupted file raises before anything is loaded
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError):
+        load_packaged_weights(other, spec, folder=tmp_path)
+    with pytest.raises(ChecksumError):
+        load_packaged_weights(other, dataclasses.replace(spec, size=None), folder=tmp_path)
+    with pytest.raises(FileNotFoundError, match="absent"):
+        load_packaged_weights(other, dataclasses.replace(spec, filename="missing.npz"), folder=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["matting_net", "refiner"])
+def test_registry_pretrained(name):
+    from RMBG.registry import model_info
+
+    spec = model_info(name)
+    if spec.weights is None:
+        with pytest.raises(ValueError, match="no pretrained weights"):
+            create_model(name, pretrained=True)
+    else:
+        model = create_model(name, pretrained=True)
+        from RMBG.weights.strict import WeightMismatchError
+
+        with pytest.raises(WeightMismatchError):
+            create_model(name, pretrained=True, head_filters=5)
+        assert model(np.zeros((1, 32, 32, 4), np.float32)).shape == (1, 32, 32, 1)
