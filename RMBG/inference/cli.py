@@ -32,6 +32,10 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=4, help="photos per model call (default 4)")
     parser.add_argument("--backend", default="keras", help="inference backend: keras, onnxruntime, tflite (default keras)")
     parser.add_argument("--post", default="none", choices=sorted(POSTPROCESSORS), help="mask post-processing (default none)")
+    parser.add_argument("--trimap-threshold", type=float, default=None, help="trimap confidence t in (0.5, 1): foreground above t, background below 1 - t (default: the preset's)")
+    parser.add_argument("--trimap-dilation", type=int, default=None, help="trimap band outside the edge, square side in px (default: the preset's)")
+    parser.add_argument("--trimap-erosion", type=int, default=None, help="trimap band inside the edge, square side in px (default: the preset's)")
+    parser.add_argument("--foreground-estimation", action=argparse.BooleanOptionalAction, default=None, help="estimate halo-free foreground colours (default: on for trimap-cf, matting-net, refine+matting)")
     parser.add_argument("-r", "--recursive", action="store_true", help="include sub-folders (their structure is kept)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     parser.add_argument("--workers", type=int, default=2, help="threads for decoding and for writing (default 2)")
@@ -52,7 +56,12 @@ def run_remove(args: argparse.Namespace) -> int:
     from RMBG.inference.remover import Remover
 
     output = args.output or default_output(args.input)
-    remover = Remover(args.model, backend=args.backend, batch_size=args.batch_size, post=args.post)
+    options = {
+        "trimap_threshold": args.trimap_threshold, "trimap_dilation": args.trimap_dilation,
+        "trimap_erosion": args.trimap_erosion, "foreground_estimation": args.foreground_estimation,
+    }
+    post_options = {key: value for key, value in options.items() if value is not None}  # only what was asked
+    remover = Remover(args.model, backend=args.backend, batch_size=args.batch_size, post=args.post, post_options=post_options)
     report = remover.process_folder(
         args.input, output, recursive=args.recursive, format=args.format, bg_color=args.bg_color,
         threshold=args.threshold, overwrite=args.overwrite, workers=args.workers,

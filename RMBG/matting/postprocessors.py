@@ -20,7 +20,10 @@ Options (``Remover(post=..., post_options={...})``, all optional):
 * ``foreground_estimation``: also estimate halo-free foreground colours (default True);
 * ``matting_model`` / ``refiner_model``: a registry name (pretrained), a ``.keras`` path or a
   Keras model (defaults: ``"matting_net"`` / ``"refiner"``);
-* ``max_side``: long side the learned nets work at (larger photos are scaled, default 1024).
+* ``max_side``: long side the learned nets work at (larger photos are scaled down, default 512:
+  the nets were trained on 96 px crops);
+* ``refine_band``: the refiner may change the mask only within this fraction of the long side
+  from the mask's edge (default 0.02; None: everywhere).
 
 Every post-processor returns ``(alpha HxW float32, foreground HxWx3 float32 in [0, 1] or None)``.
 """
@@ -32,6 +35,7 @@ import functools
 import os
 from typing import Any
 
+import cv2
 import numpy as np
 
 from RMBG.inference.postprocess import register_postprocessor
@@ -39,7 +43,9 @@ from RMBG.matting.foreground import estimate_foreground
 from RMBG.matting.refine import DEFAULT_TRIMAP_PRESET, matte_from_mask
 from RMBG.matting.trimap import TrimapConfig, get_trimap_config, make_trimap
 
-DEFAULT_MAX_SIDE = 1024
+DEFAULT_MAX_SIDE = 512
+#: The refiner changes the mask only this close to its edge (fraction of the long side).
+DEFAULT_REFINE_BAND = 0.02
 
 
 def trimap_config_from_options(
@@ -117,14 +123,43 @@ def trimap_cf(
     return matte.alpha, matte.foreground
 
 
-def refine_mask(image: np.ndarray, mask: np.ndarray, *, refiner_model: Any = None, max_side: int | None = DEFAULT_MAX_SIDE) -> np.ndarray:
-    """The refiner's mask (HxW float32) for a photo and its coarse mask."""
+def edge_band(mask: np.ndarray, band: int) -> np.ndarray:
+    """Boolean ``HxW``: pixels within ``band`` pixels of the mask's 0.5 edge, or not confident
+    (``0.05 < mask < 0.95``). Outside it the coarse mask is kept."""
+    binary = (np.asarray(mask) > 0.5).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+    near_edge = cv2.dilate(binary, kernel) != cv2.erode(binary, kernel)
+    return near_edge | ((mask > 0.05) & (mask < 0.95))
+
+
+def refine_mask(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    refiner_model: Any = None,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    refine_band: float | None = DEFAULT_REFINE_BAND,
+) -> np.ndarray:
+    """The refiner's mask (HxW float32) for a photo and its coarse mask.
+
+    Args:
+        refine_band: keep the refiner's output only within this fraction of the photo's long side
+            from the coarse mask's edge (and where the mask is unsure); elsewhere the confident
+            coarse mask stays. ``None``: take the refiner's output everywhere.
+    """
     from RMBG.models.matting_net import predict_full
 
     model = resolve_model(refiner_model, "refiner")
     if getattr(model, "guide", None) != "mask":
         raise ValueError(f"refiner_model: expected a refiner (guide='mask'), got a model with guide={getattr(model, 'guide', None)!r}")
-    return predict_full(model, image, np.asarray(mask, np.float32), max_side=max_side)
+    mask = np.asarray(mask, np.float32)
+    refined = predict_full(model, image, mask, max_side=max_side)
+    if refine_band is None:
+        return refined
+    if not 0 < float(refine_band) <= 1:
+        raise ValueError(f"refine_band: expected a fraction of the long side in (0, 1] or None, got {refine_band!r}")
+    band = max(1, int(round(float(refine_band) * max(mask.shape))))
+    return np.where(edge_band(mask, band), refined, mask).astype(np.float32)
 
 
 def net_alpha(
@@ -157,20 +192,22 @@ def matting_net(image: np.ndarray, mask: np.ndarray, *, foreground_estimation: b
 
 def refine(
     image: np.ndarray, mask: np.ndarray, *, foreground_estimation: bool = False, refiner_model: Any = None,
-    max_side: int | None = DEFAULT_MAX_SIDE,
+    max_side: int | None = DEFAULT_MAX_SIDE, refine_band: float | None = DEFAULT_REFINE_BAND,
 ):
     """``post="refine"``: the refined mask is the alpha (foreground colours only on request)."""
     estimate = _check_foreground_flag(foreground_estimation)
-    alpha = refine_mask(image, mask, refiner_model=refiner_model, max_side=max_side)
+    alpha = refine_mask(image, mask, refiner_model=refiner_model, max_side=max_side, refine_band=refine_band)
     return alpha, estimate_foreground(image, alpha) if estimate else None
 
 
 def refine_then_matting(
-    image: np.ndarray, mask: np.ndarray, *, foreground_estimation: bool = True, refiner_model: Any = None, **options: Any
+    image: np.ndarray, mask: np.ndarray, *, foreground_estimation: bool = True, refiner_model: Any = None,
+    refine_band: float | None = DEFAULT_REFINE_BAND, **options: Any
 ):
     """``post="refine+matting"``: refiner, then trimap from the refined mask and the matting network."""
     estimate = _check_foreground_flag(foreground_estimation)
-    refined = refine_mask(image, mask, refiner_model=refiner_model, max_side=options.get("max_side", DEFAULT_MAX_SIDE))
+    refined = refine_mask(image, mask, refiner_model=refiner_model, max_side=options.get("max_side", DEFAULT_MAX_SIDE),
+                          refine_band=refine_band)
     alpha, _ = net_alpha(image, refined, **options)
     return alpha, estimate_foreground(image, alpha) if estimate else None
 

@@ -126,3 +126,20 @@ def test_samples_fill_only_an_empty_folder(tmp_path):
 
     assert len(fill_sample_photos(tmp_path)) == 5
     assert fill_sample_photos(tmp_path) == []
+
+
+def test_cli_post_trimap_cf_with_options(tmp_path):
+    from conftest import require_asset
+    from RMBG.cli import main
+    from RMBG.inference.samples import sample_photo_paths
+
+    require_asset("weights", "u2netp.onnx")
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.open(sample_photo_paths()[1]).resize((225, 150)).save(images / "cat.png")
+    code = main(["remove", "-i", str(images), "--post", "trimap-cf", "--trimap-erosion", "6",
+                 "--trimap-dilation", "6", "--no-foreground-estimation"])
+    assert code == 0
+    alpha = np.asarray(Image.open(tmp_path / "outputs" / "cat.png"))[..., 3]
+    assert alpha.shape == (150, 225)
+    assert 0 < ((alpha > 0) & (alpha < 255)).mean() < 0.5  # a soft band at the edges, not a hard mask

@@ -70,6 +70,21 @@ def test_matting_net_keeps_the_trimap_known_regions(models):
     assert (trimap == 128).any()
 
 
+def test_refine_band_keeps_the_confident_mask_away_from_edges(models):
+    from RMBG.matting.postprocessors import refine_mask
+
+    _, _, refiner = models
+    mask = np.zeros((45, 61), np.float32)
+    mask[10:35, 15:45] = 1.0
+    banded = refine_mask(photo(), mask, refiner_model=refiner, refine_band=0.05)  # 3 px band
+    free = refine_mask(photo(), mask, refiner_model=refiner, refine_band=None)
+    far = np.ones_like(mask, bool)
+    far[6:39, 11:49] = False
+    far[14:31, 19:41] = True  # deep inside
+    np.testing.assert_array_equal(banded[far], mask[far])
+    assert not np.array_equal(free[far], mask[far])
+
+
 def test_large_photos_are_scaled(models):
     from RMBG.models.matting_net import predict_full
 
@@ -100,6 +115,8 @@ def test_wrong_model_kind_raises(models):
     _, matting, _ = models
     with pytest.raises(ValueError, match="refiner_model"):
         refine_mask(photo(), np.zeros((45, 61), np.float32), refiner_model=matting)
+    with pytest.raises(ValueError, match="refine_band"):
+        refine_mask(photo(), np.zeros((45, 61), np.float32), refiner_model=models[2], refine_band=2.0)
     with pytest.raises(TypeError, match="foreground_estimation"):
         POSTPROCESSORS["refine"](photo(), np.zeros((45, 61), np.float32), foreground_estimation="yes")
 

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from server_helpers import API_KEY
+from server_helpers import horse_path, served_model  # noqa: F401  (pytest fixtures)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

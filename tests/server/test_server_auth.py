@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server_helpers import API_KEY, AUTH, assert_error
+from server_helpers import client, horse_path, make_client, photo, served_model, small_photo  # noqa: F401  (pytest fixtures)
 
 PROTECTED = [("post", "/api/removebg"), ("post", "/v1.0/removebg"), ("get", "/api/account"), ("get", "/v1.0/account"), ("get", "/api/models")]
 

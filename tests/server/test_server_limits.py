@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from server_helpers import AUTH, assert_error
+from server_helpers import client, horse_path, make_client, photo, served_model, small_photo  # noqa: F401  (pytest fixtures)
 
 
 def forged_png(width: int, height: int) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from server_helpers import AUTH, decode
+from server_helpers import client, horse_path, make_client, photo, served_model, small_photo  # noqa: F401  (pytest fixtures)
 
 from RMBG.server.loadtest import PNG_SIGNATURE, LoadReport, free_port, multipart_body
 

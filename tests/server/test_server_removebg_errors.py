@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from server_helpers import AUTH, assert_error
+from server_helpers import client, horse_path, make_client, photo, served_model, small_photo  # noqa: F401  (pytest fixtures)
 
 
 def post_file(client, data: bytes, **fields):

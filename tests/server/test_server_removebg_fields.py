@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from server_helpers import AUTH, decode, encode
+from server_helpers import client, horse_path, make_client, photo, served_model, small_photo  # noqa: F401  (pytest fixtures)
 
 
 def post(client, image: bytes, path: str = "/api/removebg", headers: dict | None = None, **fields):

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from server_helpers import AUTH, assert_error
+from server_helpers import client, horse_path, make_client, photo, served_model, small_photo  # noqa: F401  (pytest fixtures)
 
 from RMBG.server.removebg import ApiError, address_refusal, fetch_url
 

@@ -51,7 +51,7 @@ def test_every_trainable_weight_of_u2netp_receives_a_gradient():
 
     loss, grads = gradients(training=True)
     assert np.isfinite(float(loss))
-    assert len(grads) == len(model.trainable_variables) == 570
+    assert len(grads) == len(model.trainable_variables) == 462
     for variable, grad in zip(model.trainable_variables, grads):
         assert grad is not None, variable.path
         norm = float(tf.norm(grad))
@@ -144,21 +144,25 @@ def test_recalibration_keeps_pretrained_predictions_and_fixes_training_mode(hors
     before = model(images, training=False).numpy()
     pretrained_iou = _iou(masks, before)
     assert pretrained_iou > 0.6
-    untouched = create_model("u2netp", pretrained=True, image_size=(128, 128))
-    collapsed_iou = _iou(masks, untouched(images, training=True).numpy())
-    assert collapsed_iou < pretrained_iou - 0.2, "batch statistics on folded BN destroy the function"
+    pretrained = model.get_weights()
 
+    # the problem: batch statistics on folded BatchNorm destroy the pretrained function
+    collapsed_iou = _iou(masks, model(images, training=True).numpy())
+    assert collapsed_iou < pretrained_iou - 0.2, (collapsed_iou, pretrained_iou)
+    model.set_weights(pretrained)  # that call also moved the moving statistics
+
+    # alternative 1: folded layers frozen run in inference mode even when training
+    freeze_batchnorm(folded)
+    inference_maps = tf.sigmoid(model.backbone(model.converter(images), training=False)).numpy()
+    np.testing.assert_allclose(model(images, training=True).numpy(), inference_maps, atol=1e-5)
+    for layer in folded:
+        layer.trainable = True
+
+    # alternative 2 (the default): recalibrate, inference unchanged, training mode close to it
     assert recalibrate_folded_batchnorm(model, [images[:3], images[3:]]) == 112
-    after = model(images, training=False).numpy()
-    np.testing.assert_allclose(after, before, atol=1e-3)
+    np.testing.assert_allclose(model(images, training=False).numpy(), before, atol=1e-3)
     assert folded_batchnorm_layers(model) == []
     assert abs(_iou(masks, model(images, training=True).numpy()) - pretrained_iou) < 0.03
-
-    freeze_batchnorm(folded_batchnorm_layers(untouched := create_model("u2netp", pretrained=True, image_size=(128, 128))))
-    np.testing.assert_allclose(
-        untouched(images, training=True).numpy()[..., :1], untouched.backbone(untouched.converter(images)).numpy()[..., :1]
-        * 0 + tf.sigmoid(untouched.backbone(untouched.converter(images), training=False)[..., :1]).numpy(), atol=1e-5,
-    )
 
 
 @pytest.mark.assets
