@@ -6,3 +6,5 @@ PY=${1:-.venv/bin/python}
 cd "$(dirname "$0")/.."
 "$PY" -m pip install --quiet -r requirements-test.txt
 "$PY" -m pip install --quiet --no-deps u2net-fast==1.0.0
+# Headless Chromium + chromedriver (Debian) and selenium for tests/server/test_browser.py.
+bash scripts/install_browser.sh "$PY"

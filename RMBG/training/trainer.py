@@ -448,6 +448,34 @@ def _callbacks(config: TrainConfig, paths: dict[str, Path], initial_epoch: int, 
     return callbacks
 
 
+def _adapt_for_multi_worker(model: keras.Model, batches: tf.data.Dataset, strategy: tf.distribute.Strategy) -> None:
+    """Work around two Keras 3 bugs with ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585),
+    for this model instance only.
+
+    1. Before ``fit``/``evaluate``, Keras ``strategy.reduce``-s a whole ``(images, masks)`` batch
+       to build the compiled metrics symbolically, which the collective strategy cannot do for a
+       tuple ("Attempt to convert a value (PerReplica...)"). We build them here from a local
+       batch, as that step would, and make the step a no-op.
+    2. After each step Keras reduces every log value with ``strategy.reduce("MEAN", v, axis=0)``,
+       which fails for scalar losses and metrics. The steps here return them with shape ``(1,)``,
+       so that reduction is the mean over all replicas of all workers, a scalar: every worker
+       sees the same logs, so the callbacks (best checkpoint, early stopping) agree.
+    """
+    images, masks = next(iter(batches))
+    with strategy.scope():
+        model._symbolic_build(data_batch=(images, masks))
+    if not model.optimizer.built or (model._compile_metrics is not None and not model._compile_metrics.built):
+        raise RuntimeError("multi-worker: the model could not be built before fit (keras-team/keras#20585)")
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    train_step, test_step = model.train_step, model.test_step
+
+    def as_vectors(logs):
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+
+    model.train_step = lambda data: as_vectors(train_step(data))
+    model.test_step = lambda data: as_vectors(test_step(data))
+
+
 def _require_tensorboard(config: TrainConfig) -> None:
     if config.tensorboard != "full":
         return
@@ -533,6 +561,8 @@ def train(config: TrainConfig, *, verbose: int | str = "auto") -> TrainResult:
         if folded and log_verbose:
             print(f"batchnorm: {len(folded)} folded BatchNorm layers ({config.batchnorm})")
     compile_model(model, config, strategy)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        _adapt_for_multi_worker(model, val_data, strategy)
 
     _trim_log(paths["log"], initial_epoch)
     previous = json.loads(paths["metrics"].read_text(encoding="utf-8")) if paths["metrics"].is_file() else {}
