@@ -29,6 +29,9 @@ class ModelSpec:
         params: expected trainable parameter count of the default configuration.
         input_size: the preset's ``(height, width)``.
         license: the license of the pretrained weights.
+        task: ``"segmentation"`` (photo → mask: removes backgrounds by itself), ``"matting"``
+            (photo + trimap → alpha) or ``"refinement"`` (photo + coarse mask → mask); the last two
+            serve as post-processors of a segmentation model.
     """
 
     name: str
@@ -41,13 +44,18 @@ class ModelSpec:
     params: int | None = None
     input_size: tuple[int, int] | None = None
     license: str = ""
+    task: str = "segmentation"
 
+
+TASKS = ("segmentation", "matting", "refinement")
 
 _MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
     """Add ``spec`` to the registry (a name can be registered once)."""
+    if spec.task not in TASKS:
+        raise ValueError(f"model {spec.name!r}: task must be one of {TASKS}, got {spec.task!r}")
     if spec.name in _MODELS and _MODELS[spec.name] != spec:
         raise ValueError(f"model name {spec.name!r} is already registered by family {_MODELS[spec.name].family!r}")
     _MODELS[spec.name] = spec
@@ -60,10 +68,20 @@ def _registered() -> dict[str, ModelSpec]:
     return _MODELS
 
 
-def list_models(*, pretrained: bool | None = None) -> list[str]:
-    """Registered model names, sorted. ``pretrained=True`` keeps those with pretrained weights."""
+def list_models(*, pretrained: bool | None = None, task: str | None = None) -> list[str]:
+    """Registered model names, sorted.
+
+    Args:
+        pretrained: ``True`` keeps models with pretrained weights, ``False`` those without.
+        task: keep one task of :data:`TASKS` (``"segmentation"`` models remove backgrounds alone).
+    """
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
     models = _registered()
-    return sorted(n for n, s in models.items() if pretrained is None or (s.weights is not None) == pretrained)
+    return sorted(
+        n for n, s in models.items()
+        if (pretrained is None or (s.weights is not None) == pretrained) and (task is None or s.task == task)
+    )
 
 
 def model_info(name: str) -> ModelSpec:

@@ -9,13 +9,13 @@ def models_table(markdown: bool = False) -> str:
     """One row per registered model: name, family, input size, parameters, pretrained weights."""
     from RMBG.registry import list_models, model_info
 
-    rows = [("name", "family", "input", "params", "pretrained", "description")]
+    rows = [("name", "family", "task", "input", "params", "pretrained", "description")]
     for name in list_models():
         spec = model_info(name)
         size = "x".join(map(str, spec.input_size)) if spec.input_size else "any"
         params = f"{spec.params:,}" if spec.params else "-"
         weights = spec.weights.filename if spec.weights else "-"
-        rows.append((name, spec.family, size, params, weights, spec.description))
+        rows.append((name, spec.family, spec.task, size, params, weights, spec.description))
     if markdown:
         lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]])

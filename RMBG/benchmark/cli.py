@@ -41,6 +41,8 @@ def register(subparsers) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over the photos (default 3)")
     parser.add_argument("--end-to-end", type=_list(str), default=("keras", "onnxruntime", "tflite"), help="our backends timed on the folder pipeline")
     parser.add_argument("--e2e-batch", type=int, default=4, help="Remover batch size end to end (default 4)")
+    parser.add_argument("--e2e-extra-batches", type=_list(int), default=(1,), help="further batch sizes timed end to end (default 1)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds of every end-to-end run, fastest kept (default 1)")
     parser.add_argument("--workers", type=int, default=2, help="Remover read/write threads (default 2)")
     parser.add_argument("--peers", type=_list(str), default=("rembg", "pytorch"), help="rembg and/or pytorch (u2net-fast); '' for none")
     parser.add_argument("--peer-weights", type=Path, default=None, help="official u2netp.onnx for rembg (default $RMBG_ASSETS/weights/u2netp.onnx)")
@@ -62,7 +64,8 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
         config = BenchmarkConfig(
             output=args.output, photos=args.photos, limit=args.limit, model=args.model, backends=args.backends,
             precisions=args.precisions, sizes=args.sizes, batches=args.batches, threads=args.threads,
-            repeats=args.repeats, end_to_end=args.end_to_end, e2e_batch=args.e2e_batch, workers=args.workers,
+            repeats=args.repeats, end_to_end=args.end_to_end, e2e_batch=args.e2e_batch,
+            e2e_extra_batches=args.e2e_extra_batches, rounds=args.rounds, workers=args.workers,
             peers=args.peers, peer_weights=args.peer_weights, megapixels=args.megapixels, mp_count=args.mp_count,
             mp_backend=args.mp_backend, stages=not args.no_stages,
         )

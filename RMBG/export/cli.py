@@ -23,6 +23,8 @@ def register(subparsers) -> None:
     parser.add_argument("--fp16", action="store_true", help="float16 weights (tflite only)")
     parser.add_argument("--rembg", action="store_true", help="rembg u2net_custom layout (onnx only)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--check", type=Path, default=None, metavar="PHOTOS",
+                        help="then compare the export with the Keras model on the photos of this folder (max/mean |diff|, IoU, NaN)")
     parser.set_defaults(func=run_export)
 
 
@@ -41,4 +43,16 @@ def run_export(args: argparse.Namespace) -> int:
     metadata = read_metadata(path)
     size = "x".join(map(str, metadata["image_size"]))
     print(f"{args.model} -> {path} ({args.format}, {metadata['layout']} layout, {metadata['precision']}, {size})")
+    if args.check is not None:
+        from RMBG.export import measure_parity
+        from RMBG.inference.image_io import list_images
+
+        photos = list_images(args.check)
+        if not photos:
+            raise SystemExit(f"--check: no photos in '{args.check}'; give a folder of photos")
+        result = measure_parity(path, args.model, photos)
+        print(f"parity vs Keras on {result['photos']} photos: max |diff| {result['max_abs']:.3g}, "
+              f"mean |diff| {result['mean_abs']:.3g}, min IoU {result['iou_min']:.4f}, non-finite values {result['nan']}")
+        if result["nan"]:
+            return 1
     return 0

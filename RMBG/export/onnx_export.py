@@ -38,6 +38,12 @@ REMBG_STD = (0.229, 0.224, 0.225)
 REMBG_INPUT_NAME = "input"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_rembg_compatible(model: Any) -> None:
     """Raise ValueError unless ``model``'s preprocessing is what rembg's ``u2net_custom`` does.
 
@@ -163,6 +169,7 @@ def export_onnx(
     os.close(handle)
     try:
         onnx.save(proto, temporary)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

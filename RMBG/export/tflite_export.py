@@ -27,6 +27,12 @@ import numpy as np
 from RMBG.export import METADATA_KEY, export_metadata
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def convert_to_tflite(model: Any, *, fp16: bool = False) -> bytes:
     """The TFLite flatbuffer of ``model``'s serving function (frozen), without RMBG metadata.
 
@@ -84,6 +90,7 @@ def export_tflite(model: Any, path: str | os.PathLike, *, fp16: bool = False) ->
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(flatbuffer)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -10,7 +10,7 @@ from pathlib import Path
 def _model_choices() -> str:
     from RMBG.registry import list_models
 
-    return ", ".join(list_models(pretrained=True))
+    return ", ".join(list_models(pretrained=True, task="segmentation"))
 
 
 def register(subparsers) -> None:

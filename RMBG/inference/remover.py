@@ -65,10 +65,17 @@ def load_model(model: Any):
         raise ValueError(
             f"model: {text!r} is neither a registered model ({', '.join(list_models())}) nor a .keras file"
         )
+    if text not in list_models(task="segmentation"):
+        from RMBG.registry import model_info
+
+        raise ValueError(
+            f"model: {text!r} is a {model_info(text).task} model, not one that removes backgrounds by itself; "
+            f"use a segmentation model ({', '.join(list_models(task='segmentation'))}) with --post instead"
+        )
     if text not in list_models(pretrained=True):
         raise ValueError(
             f"model: {text!r} has no pretrained weights; train it (python -m RMBG train) and pass the "
-            f".keras checkpoint, or use one of {', '.join(list_models(pretrained=True))}"
+            f".keras checkpoint, or use one of {', '.join(list_models(pretrained=True, task='segmentation'))}"
         )
     return create_model(text, pretrained=True)
 

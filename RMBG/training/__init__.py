@@ -21,6 +21,7 @@ _EXPORTS = {
     "ResumableEarlyStopping": "RMBG.training.callbacks",
     "ResumableReduceLROnPlateau": "RMBG.training.callbacks",
     "ScalarTensorBoard": "RMBG.training.callbacks",
+    "SyncBatchNormStatistics": "RMBG.training.callbacks",
     "TrainResult": "RMBG.training.trainer",
     "train": "RMBG.training.trainer",
     "evaluate_masks": "RMBG.training.trainer",

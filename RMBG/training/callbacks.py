@@ -11,7 +11,8 @@ epoch. Two more things need care so that a resumed run behaves as if it had neve
   after a resume — :class:`AtomicCheckpoint` writes to a temporary file and renames it, and keeps
   its best value the same way.
 
-:class:`ScalarTensorBoard` writes epoch scalars in TensorBoard's format with TensorFlow alone.
+:class:`ScalarTensorBoard` writes epoch scalars in TensorFlow's event format with TensorFlow alone;
+:class:`SyncBatchNormStatistics` keeps BatchNorm statistics identical across replicas.
 
 The trainer orders the callbacks so that ``BackupAndRestore`` saves last at the end of an epoch:
 a kill between two callbacks leaves a backup of the previous epoch, the epoch is re-run, and the
@@ -231,6 +232,51 @@ class AtomicCheckpoint(_EpochStateMixin, keras.callbacks.Callback):
             "save_best_only": self.save_best_only, "state_path": self.state_path,
             "restore_epoch": self.restore_epoch, "verbose": self.verbose,
         }
+
+
+@keras.saving.register_keras_serializable(package="RMBG")
+class SyncBatchNormStatistics(keras.callbacks.Callback):
+    """Average the BatchNorm moving statistics over all replicas at the end of every epoch.
+
+    Under a distribution strategy every replica updates its own copy of a BatchNorm layer's
+    moving mean and variance from its own shard of each batch (Keras creates them with
+    aggregation ``"none"``), so the copies drift apart and each worker would checkpoint different
+    statistics. This all-reduces them (mean) on every replica, before the checkpoints of the
+    epoch are written (the trainer puts it first), so all workers save the same model. The trainable
+    weights need nothing: their gradients are all-reduced every step. A no-op with one replica.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._sync = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.synchronize()
+
+    def synchronize(self) -> None:
+        """All-reduce the moving statistics now (a collective: every worker must call it)."""
+        strategy = self.model.distribute_strategy
+        if strategy.num_replicas_in_sync < 2:
+            return
+        if self._sync is None:
+            variables = [
+                variable
+                for layer in self.model._flatten_layers(include_self=False)
+                if isinstance(layer, keras.layers.BatchNormalization) and layer.built
+                for variable in (layer.moving_mean, layer.moving_variance)
+            ]
+
+            def average():
+                context = tf.distribute.get_replica_context()
+                for variable in variables:
+                    local = tf.identity(variable.value)  # this replica's copy, as a tensor
+                    variable.assign(context.all_reduce("MEAN", local))
+
+            self._sync = tf.function(lambda: strategy.run(average))
+        self._sync()
+
+    def get_config(self):
+        return {}
 
 
 def _scalar_metadata():

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         "stopped_early": result.stopped_early,
         "val": result.metrics,
     }
+    if result.initial_metrics is not None:
+        summary["val_initial"] = result.initial_metrics
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -9,7 +9,8 @@ What a run writes into ``config.run_dir``:
 ``log.csv``            one row per epoch: losses, metrics, learning rate (``CSVLogger``)
 ``best.keras``         the model of the lowest ``val_loss`` (atomic writes)
 ``last.keras``         the model after the last completed epoch
-``metrics.json``       validation metrics of ``best.keras``, best epoch, epochs completed
+``metrics.json``       validation metrics of ``best.keras`` (``val``), of the pretrained model
+                       before fine-tuning (``val_initial``), best epoch, epochs completed
 ``tensorboard/``       TensorBoard event files (``tensorboard --logdir <run_dir>/tensorboard``)
 ``backup/``, ``state/``  ``BackupAndRestore`` weights + optimizer, callback states (resume)
 =====================  ===================================================================
@@ -29,6 +30,9 @@ Distribution: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` is set (it must
 TensorFlow work of the process: call :func:`train` once per process), ``MirroredStrategy``
 when several GPUs are visible, the default strategy otherwise. ``batch_size`` is the global batch.
 Only the chief writes ``run_dir``; other workers write to ``run_dir/.workers/<type>_<index>``.
+Keras 3's ``fit`` does not work under ``MultiWorkerMirroredStrategy`` as released
+(keras-team/keras#20585); :func:`_adapt_for_multi_worker` works around it for the model being
+trained, and the two-worker test checks that the workers end with identical weights.
 
 Fine-tuning the official U^2-Net weights: their BatchNorm layers are the folded identity
 (gamma 1, beta 0, mean 0, variance 1 - eps). In training mode such a layer would normalise by
@@ -60,6 +64,7 @@ from RMBG.training.callbacks import (
     ResumableEarlyStopping,
     ResumableReduceLROnPlateau,
     ScalarTensorBoard,
+    SyncBatchNormStatistics,
 )
 from RMBG.training.config import TrainConfig
 from RMBG.training.losses import get_loss
@@ -96,6 +101,8 @@ class TrainResult:
         epochs_completed: epochs completed in the run so far.
         stopped_early: early stopping ended the run.
         paths: the run's files (see :data:`RUN_FILES`).
+        initial_metrics: validation metrics of the pretrained model before fine-tuning
+            (``None`` when not ``pretrained``).
     """
 
     run_dir: Path
@@ -106,6 +113,7 @@ class TrainResult:
     epochs_completed: int
     stopped_early: bool
     paths: dict[str, Path]
+    initial_metrics: dict[str, float] | None = None
 
 
 # === environment helpers ===
@@ -418,9 +426,13 @@ def compile_model(model: keras.Model, config: TrainConfig, strategy: tf.distribu
     return model
 
 
-def _callbacks(config: TrainConfig, paths: dict[str, Path], initial_epoch: int, verbose: int) -> list[keras.callbacks.Callback]:
+def _callbacks(
+    config: TrainConfig, paths: dict[str, Path], initial_epoch: int, verbose: int, replicas: int
+) -> list[keras.callbacks.Callback]:
     state = paths["state"]
     callbacks: list[keras.callbacks.Callback] = []
+    if replicas > 1:  # first: every checkpoint of the epoch then holds the averaged statistics
+        callbacks.append(SyncBatchNormStatistics())
     # Order matters: the plateau callbacks add `learning_rate` to the logs before the CSV row is
     # written, and BackupAndRestore saves last, so a kill mid-way re-runs the epoch.
     if config.reduce_lr_patience > 0:
@@ -495,6 +507,9 @@ def train(config: TrainConfig, *, verbose: int | str = "auto") -> TrainResult:
         config: the run's settings.
         verbose: Keras's ``fit`` verbosity (``"auto"``, 0, 1 progress bar, 2 one line per epoch).
 
+    Python's, NumPy's and TensorFlow's global random generators are seeded with ``config.seed``
+    (``keras.utils.set_random_seed``), as for any reproducible Keras run.
+
     Returns:
         A :class:`TrainResult`.
 
@@ -513,7 +528,8 @@ def train(config: TrainConfig, *, verbose: int | str = "auto") -> TrainResult:
     folder.mkdir(parents=True, exist_ok=True)
     log_verbose = verbose if isinstance(verbose, int) else 1
 
-    initial_epoch = min(backed_up_epoch(paths["backup"]), config.epochs)
+    backed_up = backed_up_epoch(paths["backup"])
+    initial_epoch = min(backed_up, config.epochs)
     if initial_epoch > 0 and paths["config"].is_file():
         _check_resume(paths["config"], config, run_dir)
     config.to_yaml(paths["config"])
@@ -541,8 +557,9 @@ def train(config: TrainConfig, *, verbose: int | str = "auto") -> TrainResult:
     train_samples, train_rows = load_dataset(config.data, model.image_size, splits=config.train_split, **data_options)
     val_samples, _ = load_dataset(config.data, model.image_size, splits=config.val_split, **data_options)
     train_data, steps = training_dataset(
-        train_samples, len(train_rows), batch_size=config.batch_size, initial_epoch=initial_epoch, steps_per_epoch=config.steps_per_epoch, augment=config.augment,
-        seed=config.seed, deterministic=config.deterministic,
+        train_samples, len(train_rows), batch_size=config.batch_size, initial_epoch=initial_epoch,
+        steps_per_epoch=config.steps_per_epoch, augment=config.augment, seed=config.seed,
+        deterministic=config.deterministic,
     )
     val_data = evaluation_dataset(val_samples, batch_size=config.batch_size, deterministic=config.deterministic)
 
@@ -559,15 +576,25 @@ def train(config: TrainConfig, *, verbose: int | str = "auto") -> TrainResult:
             with strategy.scope():
                 recalibrate_folded_batchnorm(model, calibration, folded)
         if folded and log_verbose:
-            print(f"batchnorm: {len(folded)} folded BatchNorm layers ({config.batchnorm})")
+            done = "restored from the backup" if initial_epoch and config.batchnorm == "recalibrate" else config.batchnorm
+            print(f"batchnorm: {len(folded)} folded BatchNorm layers ({done})")
     compile_model(model, config, strategy)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         _adapt_for_multi_worker(model, val_data, strategy)
 
-    _trim_log(paths["log"], initial_epoch)
+    initial_path = paths["state"] / "initial_metrics.json"
+    if config.pretrained and initial_epoch == 0:
+        # the starting point of a fine-tuning run, on the same validation data and metrics
+        initial = model.evaluate(val_data, steps=config.validation_steps, return_dict=True, verbose=0)
+        _write_json(initial_path, {k: float(v) for k, v in initial.items()})
+        if log_verbose:
+            print("pretrained model before training: " + ", ".join(f"val_{k} {v:.4f}" for k, v in initial.items()))
+    initial_metrics = json.loads(initial_path.read_text(encoding="utf-8")) if initial_path.is_file() else None
+
+    _trim_log(paths["log"], backed_up)  # rows of an epoch interrupted before its backup are re-run
     previous = json.loads(paths["metrics"].read_text(encoding="utf-8")) if paths["metrics"].is_file() else {}
-    finished_early = bool(previous.get("stopped_early")) and previous.get("epochs_completed") == initial_epoch
-    callbacks = _callbacks(config, paths, initial_epoch, log_verbose)
+    finished_early = bool(previous.get("stopped_early")) and previous.get("epochs_completed") == backed_up
+    callbacks = _callbacks(config, paths, initial_epoch, log_verbose, strategy.num_replicas_in_sync)
     if initial_epoch > 0 and log_verbose:
         print(f"resuming '{run_dir}' at epoch {initial_epoch + 1} of {config.epochs}")
     if initial_epoch < config.epochs and not finished_early:
@@ -585,10 +612,12 @@ def train(config: TrainConfig, *, verbose: int | str = "auto") -> TrainResult:
     history = read_log(paths["log"])
     completed = (max(history["epoch"]) + 1) if history.get("epoch") else initial_epoch
     best_state = next(c for c in callbacks if isinstance(c, AtomicCheckpoint) and c.save_best_only)
+    best_epoch = previous.get("best_epoch") if best_state.best_epoch is None else int(best_state.best_epoch) + 1
     metrics = {k: float(v) for k, v in evaluation.items()}
     _write_json(paths["metrics"], {
         "val": metrics,
-        "best_epoch": None if best_state.best_epoch is None else int(best_state.best_epoch) + 1,
+        "val_initial": initial_metrics,
+        "best_epoch": best_epoch,
         "epochs_completed": int(completed),
         "stopped_early": stopped_early,
         "initial_epoch": initial_epoch,
@@ -599,7 +628,7 @@ def train(config: TrainConfig, *, verbose: int | str = "auto") -> TrainResult:
     })
     return TrainResult(
         run_dir=folder, model=model, history=history, metrics=metrics, initial_epoch=initial_epoch,
-        epochs_completed=int(completed), stopped_early=stopped_early, paths=paths,
+        epochs_completed=int(completed), stopped_early=stopped_early, paths=paths, initial_metrics=initial_metrics,
     )
 
 

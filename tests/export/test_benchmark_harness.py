@@ -67,8 +67,8 @@ def test_pytorch_peer_matches_keras(tmp_path):
 def test_tiny_benchmark_run_writes_tables_and_plots(tmp_path):
     config = BenchmarkConfig(
         tmp_path, photos=photo_paths()[0].parent, limit=1, backends=("onnxruntime",),
-        precisions=("float32", "bfloat16"), batches=(1,), repeats=1, end_to_end=("onnxruntime",), peers=(),
-        megapixels=(), stages=False, files={"onnx-320": exported("onnx")},
+        precisions=("float32", "bfloat16"), batches=(1,), repeats=1, end_to_end=("onnxruntime",), e2e_extra_batches=(),
+        peers=(), megapixels=(), stages=False, files={"onnx-320": exported("onnx")},
     )
     results = run_benchmark(config)
     assert results["errors"] == []

@@ -143,3 +143,11 @@ def test_cli_post_trimap_cf_with_options(tmp_path):
     alpha = np.asarray(Image.open(tmp_path / "outputs" / "cat.png"))[..., 3]
     assert alpha.shape == (150, 225)
     assert 0 < ((alpha > 0) & (alpha < 255)).mean() < 0.5  # a soft band at the edges, not a hard mask
+
+
+def test_matting_models_are_not_background_removers():
+    with pytest.raises(ValueError, match="matting model, not one that removes backgrounds"):
+        Remover("matting_net")
+    assert "matting_net" not in RMBG.list_models(task="segmentation")
+    with pytest.raises(ValueError, match="task"):
+        RMBG.list_models(task="detection")

@@ -27,6 +27,7 @@ for _name, _preset in MATTING_NET_PRESETS.items():
             load_pretrained=_load if _preset["weights"] is not None else None,
             params=_preset.get("params"),
             input_size=None,
+            task="matting",
             license=_preset["weights"].license if _preset["weights"] is not None else "",
         )
     )

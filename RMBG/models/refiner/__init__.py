@@ -22,6 +22,7 @@ for _name, _preset in REFINER_PRESETS.items():
             load_pretrained=_load if _preset["weights"] is not None else None,
             params=_preset.get("params"),
             input_size=None,
+            task="refinement",
             license=_preset["weights"].license if _preset["weights"] is not None else "",
         )
     )
