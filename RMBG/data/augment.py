@@ -52,7 +52,8 @@ class AugmentConfig:
         except (TypeError, ValueError):
             raise ValueError(
                 f"augment: scale, brightness, contrast, saturation and hue must be numbers, got scale={self.scale!r}, "
-                f"brightness={self.brightness!r}, contrast={self.contrast!r}, saturation={self.saturation!r}, hue={self.hue!r}"
+                f"brightness={self.brightness!r}, contrast={self.contrast!r}, saturation={self.saturation!r}, "
+                f"hue={self.hue!r}"
             ) from None
         self.validate()
 

@@ -119,7 +119,7 @@ def read_index(index_csv: str | os.PathLike, splits: str | Sequence[str] | None 
         unknown = [s for s in wanted if s not in available]
         if unknown or not wanted:
             raise ValueError(
-                f"splits: {list(wanted)!r} not found in '{path}'; its splits are {available} "
+                f"splits: {unknown or list(wanted)!r} not found in '{path}'; its splits are {available} "
                 f"(with row counts {({s: sum(r['split'] == s for r in rows) for s in available})})"
             )
         rows = [r for r in rows if r["split"] in wanted]

@@ -98,7 +98,8 @@ def _polygon_inside(rng: np.random.Generator, ys: np.ndarray, xs: np.ndarray, he
     scale = min(height, width)
     # jittered even spacing keeps every angular gap below pi, so the polygon is star-shaped
     spacing = 2 * np.pi / vertices
-    angles = np.sort(np.mod((np.arange(vertices) + rng.uniform(-0.2, 0.2, vertices)) * spacing + rng.uniform(0, spacing), 2 * np.pi))
+    jittered = (np.arange(vertices) + rng.uniform(-0.2, 0.2, vertices)) * spacing + rng.uniform(0, spacing)
+    angles = np.sort(np.mod(jittered, 2 * np.pi))
     radii = rng.uniform(0.12, 0.35, vertices) * scale
     px, py = radii * np.cos(angles), radii * np.sin(angles)
     dy, dx = ys - cy, xs - cx

@@ -127,7 +127,9 @@ class DeepSupervisionBCE(_MapLoss):
         dtype: computation dtype (float32).
     """
 
-    def __init__(self, side_weight=1.0, epsilon=1e-7, reduction="sum_over_batch_size", name="deep_supervision_bce", dtype="float32"):
+    def __init__(
+        self, side_weight=1.0, epsilon=1e-7, reduction="sum_over_batch_size", name="deep_supervision_bce", dtype="float32"
+    ):
         super().__init__(side_weight, epsilon, reduction, name, dtype)
 
     def map_losses(self, y_true, y_pred):

@@ -259,7 +259,9 @@ def freeze_batchnorm(layers: Sequence[keras.layers.BatchNormalization]) -> None:
 
 
 def recalibrate_folded_batchnorm(
-    model: keras.Model, batches: tf.data.Dataset | Sequence[Any], layers: Sequence[keras.layers.BatchNormalization] | None = None
+    model: keras.Model,
+    batches: tf.data.Dataset | Sequence[Any],
+    layers: Sequence[keras.layers.BatchNormalization] | None = None,
 ) -> int:
     """Give folded-identity BatchNorm layers real statistics without changing inference.
 

@@ -46,7 +46,8 @@ def test_k_maps_and_one_map_agree(loss):
     one = float(loss(truth, primary))
     seven = float(loss(truth, np.repeat(primary, 7, axis=-1)))
     np.testing.assert_allclose(seven, 7 * one, rtol=1e-5)
-    sides_ignored = type(loss)(side_weight=0.0)(truth, np.concatenate([primary, np.zeros_like(np.repeat(primary, 6, -1))], -1))
+    with_sides = np.concatenate([primary, np.zeros_like(np.repeat(primary, 6, -1))], -1)
+    sides_ignored = type(loss)(side_weight=0.0)(truth, with_sides)
     np.testing.assert_allclose(float(sides_ignored), one, rtol=1e-5)
     # masks may come without the channel axis
     np.testing.assert_allclose(float(loss(truth[..., 0], primary)), one, rtol=1e-6)

@@ -36,10 +36,11 @@ def _batch(n=2, size=32, seed=0):
 
 
 def test_every_trainable_weight_of_u2netp_receives_a_gradient():
+    keras.utils.set_random_seed(0)
     model = create_model("u2netp", image_size=(32, 32))
     images, masks = _batch()
-    pre_batchnorm_bias = {
-        id(layer.bias) for layer in model.backbone.layers
+    pre_batchnorm_bias = {  # bias -> kernel of the same convolution
+        id(layer.bias): layer.kernel for layer in model.backbone.layers
         if isinstance(layer, keras.layers.Conv2D) and layer.name.endswith(".conv_s1")
     }
     assert len(pre_batchnorm_bias) == 112
@@ -52,15 +53,16 @@ def test_every_trainable_weight_of_u2netp_receives_a_gradient():
     loss, grads = gradients(training=True)
     assert np.isfinite(float(loss))
     assert len(grads) == len(model.trainable_variables) == 462
+    norms = {id(v): float(tf.norm(g)) for v, g in zip(model.trainable_variables, grads) if g is not None}
     for variable, grad in zip(model.trainable_variables, grads):
         assert grad is not None, variable.path
-        norm = float(tf.norm(grad))
         if id(variable) in pre_batchnorm_bias:
             # A bias right before a training-mode BatchNorm is removed by its mean subtraction:
-            # its gradient is zero up to rounding, whatever the data.
-            assert norm < 1e-4, (variable.path, norm)
+            # its gradient is zero up to float32 rounding (tiny next to its kernel's), whatever the data.
+            kernel = pre_batchnorm_bias[id(variable)]
+            assert norms[id(variable)] < 1e-3 * norms[id(kernel)], variable.path
         else:
-            assert norm > 0, variable.path
+            assert norms[id(variable)] > 0, variable.path
     # Those biases are wired: with moving statistics (inference mode) they do get gradients.
     _, grads = gradients(training=False)
     for variable, grad in zip(model.trainable_variables, grads):
@@ -69,6 +71,7 @@ def test_every_trainable_weight_of_u2netp_receives_a_gradient():
 
 
 def test_mixed_precision_policies_stay_inside_the_model():
+    keras.utils.set_random_seed(0)
     assert keras.config.dtype_policy().name == "float32"
     config = TrainConfig(model_overrides=TINY_U2NET, image_size=(32, 32), precision="mixed_bfloat16", learning_rate=1e-2)
     model = compile_model(build_model(config), config)
@@ -91,6 +94,7 @@ def test_mixed_precision_policies_stay_inside_the_model():
 
 
 def test_freeze_encoder_keeps_stages_1_to_6_fixed():
+    keras.utils.set_random_seed(0)
     config = TrainConfig(model_overrides=TINY_U2NET, image_size=(32, 32), learning_rate=1e-2)
     model = build_model(config)
     count = freeze_encoder(model)
