@@ -131,19 +131,20 @@ def _segmenter_metadata(path: Path, backend: str) -> dict:
 class OnnxRuntimeBackend:
     """Runs an exported segmenter ``.onnx`` with onnxruntime.
 
-    A batch of one photo runs on one session using every core (lowest latency). A larger batch
-    is split into ``parallel`` chunks that run at the same time, each on one core, in a second
-    session with one intra-op thread: on a small CPU this keeps every core busy with whole
-    convolutions instead of synchronising threads inside each layer (measured on 2 cores: about
-    20% less CPU time per photo and higher throughput than one session with two threads; see
-    docs/benchmarks.md). Thread pools do not spin-wait (``session.intra_op.allow_spinning=0``),
+    A batch of one photo runs on one session using every core (lowest latency). The photos of a
+    larger batch run one per core at the same time (``parallel`` at once) in a second session
+    with one intra-op thread: on a small CPU this keeps every core busy with whole convolutions
+    instead of synchronising threads inside each layer (measured on 2 cores: about 20% less CPU
+    time per photo and higher throughput than one session with two threads; see
+    docs/benchmarks.md). Running single photos rather than chunks bounds the activation memory
+    to ``parallel`` photos. Thread pools do not spin-wait (``session.intra_op.allow_spinning=0``),
     so the Remover's decode/encode threads get the cores while the model waits.
 
     Args:
         model: an ``.onnx`` file exported by RMBG, or a registry name / ``.keras`` path / Segmenter
             (exported once into the cache).
         threads: intra-op threads of the single-photo session (``None``: one per core).
-        parallel: chunks of a batch run at the same time (``None``: one per core; ``1``: the
+        parallel: photos of a batch run at the same time (``None``: one per core; ``1``: the
             whole batch in the single-photo session).
         providers: onnxruntime execution providers (``None``: CUDA if available, then CPU). With
             CUDA, batches are not split.
@@ -206,8 +207,7 @@ class OnnxRuntimeBackend:
             self._single_thread_session = self._session(1)
             self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="rmbg-onnxruntime")
         session = self._single_thread_session
-        chunks = [c for c in np.array_split(batch, min(self.parallel, len(batch))) if len(c)]
-        outputs = self._pool.map(lambda chunk: session.run(None, {self.input_name: chunk})[0], chunks)
+        outputs = self._pool.map(lambda i: session.run(None, {self.input_name: batch[i:i + 1]})[0], range(len(batch)))
         return np.concatenate(list(outputs))[..., 0]
 
 

@@ -79,4 +79,4 @@ def test_tiny_benchmark_run_writes_tables_and_plots(tmp_path):
     assert list(e2e["photos"]) == [1] and (e2e["photos_per_s"] > 0).all()
     names = {p.name for p in results["files"]}
     assert {"model_latency.csv", "end_to_end.csv", "summary.md", "model_latency.png", "end_to_end.png"} <= names
-    assert (tmp_path / "outputs" / "RMBG-onnxruntime").is_dir()
+    assert (tmp_path / "outputs" / "RMBG-onnxruntime-b4").is_dir()

@@ -70,6 +70,7 @@ def test_every_trainable_weight_of_u2netp_receives_a_gradient():
             assert float(tf.norm(grad)) > 1e-6, variable.path
 
 
+@pytest.mark.slow
 def test_mixed_precision_policies_stay_inside_the_model():
     keras.utils.set_random_seed(0)
     assert keras.config.dtype_policy().name == "float32"
@@ -139,6 +140,7 @@ def _iou(masks, prediction):
     return float(metric.result())
 
 
+@pytest.mark.slow
 @pytest.mark.assets
 def test_recalibration_keeps_pretrained_predictions_and_fixes_training_mode(horses):
     images, masks = horses
@@ -169,6 +171,7 @@ def test_recalibration_keeps_pretrained_predictions_and_fixes_training_mode(hors
     assert abs(_iou(masks, model(images, training=True).numpy()) - pretrained_iou) < 0.03
 
 
+@pytest.mark.slow
 @pytest.mark.assets
 def test_one_fine_tuning_step_does_not_collapse_iou(horses):
     images, masks = horses

@@ -1,5 +1,7 @@
 """End-to-end runs of ``train``: learning on synthetic data, the run folder, ``.keras`` round trip,
-resuming after SIGKILL, and two CPU workers with MultiWorkerMirroredStrategy on loopback."""
+resuming after SIGKILL, and two CPU workers with MultiWorkerMirroredStrategy on loopback.
+
+All marked ``slow`` (graph tracing of U^2-Net, subprocesses): ``pytest -m "not slow"`` skips them."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from RMBG.data.synthetic import write_synthetic_dataset
 from RMBG.training.config import TrainConfig
 from RMBG.training.losses import DeepSupervisionBCE
 from RMBG.training.trainer import backed_up_epoch, read_log, train
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
