@@ -56,12 +56,8 @@ register_backend("keras", KerasBackend)
 def make_backend(name: str, model: Any):
     """Instantiate backend ``name`` for ``model``; an unknown name raises listing the valid ones."""
     if name not in BACKENDS:
-        for module in _BACKEND_MODULES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as error:
-                if error.name != module:
-                    raise
+        for module in _BACKEND_MODULES:  # imported on demand: they pull in onnxruntime / TFLite
+            importlib.import_module(module)
     if name not in BACKENDS:
         raise ValueError(f"backend: expected one of {sorted(BACKENDS)}, got {name!r}")
     return BACKENDS[name](model)

@@ -32,11 +32,7 @@ def _none(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, None]:
 register_postprocessor("none", _none)
 
 for _module in _POST_MODULES:
-    try:
-        importlib.import_module(_module)
-    except ModuleNotFoundError as _error:
-        if _error.name != _module:
-            raise
+    importlib.import_module(_module)
 
 
 def postprocess(name: str, image: np.ndarray, mask: np.ndarray, **options) -> tuple[np.ndarray, np.ndarray | None]:
