@@ -798,7 +798,7 @@ def _plots(output: Path, model_table, e2e_table, mp_table, stage_table) -> list[
     if not e2e_table.empty and "photos_per_s" in e2e_table:
         ok = e2e_table.dropna(subset=["photos_per_s"])
         if not ok.empty:
-            labels = [f"{t} {b}" for t, b in zip(ok["tool"], ok["backend"])]
+            labels = [f"{t} {b} b{int(n)}" for t, b, n in zip(ok["tool"], ok["backend"], ok["batch_size"])]
             fig, ax = plt.subplots(figsize=(8, 0.5 * len(ok) + 1.5))
             ax.barh(labels, ok["photos_per_s"], label="steady (after loading)")
             ax.barh(labels, ok["photos_per_s_cold"], label="cold (whole process)", alpha=0.6)

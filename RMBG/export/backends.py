@@ -134,8 +134,8 @@ class OnnxRuntimeBackend:
     A batch of one photo runs on one session using every core (lowest latency). The photos of a
     larger batch run one per core at the same time (``parallel`` at once) in a second session
     with one intra-op thread: on a small CPU this keeps every core busy with whole convolutions
-    instead of synchronising threads inside each layer (measured on 2 cores: about 20% less CPU
-    time per photo and higher throughput than one session with two threads; see
+    instead of synchronising threads inside each layer (measured on 2 cores with batch 4: 10%
+    faster, 9% less CPU time and half the memory of one session with two threads; see
     docs/benchmarks.md). Running single photos rather than chunks bounds the activation memory
     to ``parallel`` photos. Thread pools do not spin-wait (``session.intra_op.allow_spinning=0``),
     so the Remover's decode/encode threads get the cores while the model waits.

@@ -7,12 +7,6 @@ import sys
 from pathlib import Path
 
 
-def _model_choices() -> str:
-    from RMBG.registry import list_models
-
-    return ", ".join(list_models(pretrained=True, task="segmentation"))
-
-
 def register(subparsers) -> None:
     from RMBG.inference.compose import FORMATS
     from RMBG.inference.postprocess import POSTPROCESSORS
@@ -25,7 +19,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument("-i", "--input", required=True, type=Path, help="a photo or a folder of photos")
     parser.add_argument("-o", "--output", type=Path, help="output folder (default: 'outputs' beside the input folder)")
-    parser.add_argument("-m", "--model", default="u2netp", help=f"registered pretrained model ({_model_choices()}) or a .keras file (default u2netp)")
+    # The help is static on purpose: listing the registry here would import TensorFlow for every
+    # command (4.8 s), also for `remove --backend onnxruntime`, which does not need it.
+    parser.add_argument("-m", "--model", default="u2netp", help="a pretrained segmentation model from `python -m RMBG models` (u2netp, u2net) or a .keras file (default u2netp)")
     parser.add_argument("-f", "--format", default="rgba", choices=FORMATS, help="output kind (default rgba cutout)")
     parser.add_argument("--bg-color", default=None, help="background for --format color: '#RRGGBB', 'r,g,b' or a name")
     parser.add_argument("--threshold", type=float, default=None, help="binarise the mask at this value in (0, 1)")

@@ -48,9 +48,29 @@ def checkerboard(height: int, width: int, cell: int = 16) -> np.ndarray:
     return np.repeat(board[..., None], 3, axis=2)
 
 
-def _blend(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
-    a = alpha[..., None]
-    return np.clip(foreground.astype(np.float32) * a + background.astype(np.float32) * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+def _blend(foreground: np.ndarray, alpha8: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """``fg * a + bg * (1 - a)`` in 16-bit integers (exact to rounding; 255 * 255 + 127 fits).
+
+    Integer arithmetic, not float32: on a 24 MP photo it is about 5x faster and needs no
+    full-size float arrays (docs/benchmarks.md, "Where one photo's time goes")."""
+    a = alpha8[..., None].astype(np.uint16)
+    mixed = foreground.astype(np.uint16) * a + background.astype(np.uint16) * (255 - a) + 127
+    return (mixed // 255).astype(np.uint8)
+
+
+def alpha_to_uint8(alpha: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """A matte in [0, 1] (float) or 0..255 (uint8) as uint8, optionally binarised at ``threshold``."""
+    if threshold is not None:
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold: expected a value in (0, 1), got {threshold!r}")
+        level = alpha >= (threshold * 255.0 if alpha.dtype == np.uint8 else threshold)
+        return np.where(level, np.uint8(255), np.uint8(0))
+    if alpha.dtype == np.uint8:
+        return alpha
+    scaled = np.multiply(alpha, 255.0, dtype=np.float32)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    scaled += 0.5
+    return scaled.astype(np.uint8)
 
 
 def compose(
@@ -66,7 +86,7 @@ def compose(
 
     Args:
         image: the photo, HxWx3 uint8 RGB.
-        alpha: the matte, HxW float in [0, 1], same size as ``image``.
+        alpha: the matte, HxW float in [0, 1] (or uint8 0..255), same size as ``image``.
         format: ``"rgba"`` cutout, ``"mask"`` (HxW uint8), ``"color"`` (RGB on ``bg_color``), or
             ``"side-by-side"`` (photo | cutout on a checkerboard).
         bg_color: background for ``"color"`` (default white).
@@ -81,13 +101,8 @@ def compose(
         raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
     if alpha.shape != image.shape[:2]:
         raise ValueError(f"alpha: shape {alpha.shape} does not match the photo's {image.shape[:2]}")
-    alpha = np.clip(alpha.astype(np.float32, copy=False), 0.0, 1.0)
-    if threshold is not None:
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold: expected a value in (0, 1), got {threshold!r}")
-        alpha = (alpha >= threshold).astype(np.float32)
-    colours = image if foreground is None else np.clip(np.asarray(foreground, np.float32) * (255.0 if np.asarray(foreground).dtype != np.uint8 and np.max(foreground) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    alpha8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    alpha8 = alpha_to_uint8(alpha, threshold)
+    colours = image if foreground is None else _foreground_uint8(foreground)
     if format == "mask":
         return alpha8
     if format == "rgba":
@@ -95,6 +110,14 @@ def compose(
     if format == "color":
         background = np.empty_like(image)
         background[...] = parse_color(bg_color)
-        return _blend(colours, alpha, background)
-    cutout = _blend(colours, alpha, checkerboard(*image.shape[:2]))
+        return _blend(colours, alpha8, background)
+    cutout = _blend(colours, alpha8, checkerboard(*image.shape[:2]))
     return np.concatenate([image, cutout], axis=1)
+
+
+def _foreground_uint8(foreground: np.ndarray) -> np.ndarray:
+    """Estimated foreground colours (float in [0, 1] or uint8) as uint8."""
+    array = np.asarray(foreground)
+    if array.dtype == np.uint8:
+        return array
+    return np.clip(array.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)

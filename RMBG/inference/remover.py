@@ -239,12 +239,16 @@ class Remover:
             result = self.finish(image, self.restore(small, image.shape[:2]), format, bg_color=bg_color, threshold=threshold)
             return save_image(target, result)
 
-        ahead = max(2 * self.batch_size, 4)
+        # Bounded look-ahead: a few decoded photos ahead of the model, and outputs being written
+        # limited by count and by pixels, so a folder of 24 MP photos stays within ~2 GB.
+        ahead = self.batch_size + 2
+        max_pending_pixels = 48_000_000
         with ThreadPoolExecutor(workers, thread_name_prefix="rmbg-read") as readers, \
                 ThreadPoolExecutor(workers, thread_name_prefix="rmbg-write") as writers, \
                 tqdm(total=len(todo), unit="img", desc="removing backgrounds", disable=not progress) as bar:
             pending_reads: deque[tuple[Path, Path, Future]] = deque()
-            pending_writes: deque[tuple[Path, Future]] = deque()
+            pending_writes: deque[tuple[Path, Future, int]] = deque()
+            pending_pixels = 0
             queue = iter(todo)
 
             def refill():
@@ -256,8 +260,10 @@ class Remover:
                     pending_reads.append((source, target, readers.submit(read, source)))
 
             def drain_writes(limit: int):
-                while len(pending_writes) > limit:
-                    source, future = pending_writes.popleft()
+                nonlocal pending_pixels
+                while len(pending_writes) > limit or (pending_writes and pending_pixels > max_pending_pixels):
+                    source, future, pixels = pending_writes.popleft()
+                    pending_pixels -= pixels
                     try:
                         report.written.append(future.result())
                     except (OSError, ValueError) as error:
@@ -283,7 +289,8 @@ class Remover:
                     continue
                 masks = self.predict_batch(np.stack([item[3] for item in batch]))
                 for (source, target, image, _), small in zip(batch, masks):
-                    pending_writes.append((source, writers.submit(write, image, small, target)))
+                    pending_writes.append((source, writers.submit(write, image, small, target), image.shape[0] * image.shape[1]))
+                    pending_pixels += image.shape[0] * image.shape[1]
                 drain_writes(limit=2 * self.batch_size)
             drain_writes(limit=0)
         return report
