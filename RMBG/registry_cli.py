@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 
 
 def models_table(markdown: bool = False) -> str:

@@ -21,12 +21,12 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
+from RMBG.atomic import atomic_write, atomic_write_bytes
 from RMBG.evaluation.sod_metrics import LOWER_IS_BETTER, METRIC_KEYS, METRIC_LABELS, NUM_THRESHOLDS
 
 PathLike = Union[str, os.PathLike]
@@ -42,24 +42,8 @@ FMEASURE_PLOT_FILE = "fmeasure_curve.png"
 _CURVE_COLUMNS = ("threshold", "precision", "recall", "fmeasure", "emeasure")
 
 
-def _atomic_write(path: PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Create ``path`` through a temporary file in its folder, then rename it into place."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return target
-
-
 def _atomic_write_text(path: PathLike, text: str) -> Path:
-    return _atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def to_jsonable(value: Any) -> Any:
@@ -181,7 +165,7 @@ def _new_axes(title: str, xlabel: str, ylabel: str):
 
 def _save_figure(figure, path: PathLike) -> Path:
     figure.tight_layout()
-    return _atomic_write(path, lambda handle: figure.savefig(handle, format="png"))
+    return atomic_write(path, lambda handle: figure.savefig(handle, format="png"))
 
 
 def _as_method_curves(curves_by_method: Mapping[str, Curves] | Curves) -> dict[str, dict[str, np.ndarray]]:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from RMBG.atomic import atomic_write_bytes
 from RMBG.export import METADATA_KEY, export_metadata
 
 #: Default ONNX opset (onnxruntime 1.20+ runs it; tf2onnx 1.17 supports up to 18).
@@ -36,12 +36,6 @@ REMBG_STD = (0.229, 0.224, 0.225)
 
 #: Input name of the rembg layout (rembg reads the name from the session, any name works).
 REMBG_INPUT_NAME = "input"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def check_rembg_compatible(model: Any) -> None:
@@ -165,15 +159,7 @@ def export_onnx(
     proto.producer_name = "RMBG (tf2onnx)"
     onnx.checker.check_model(proto)
 
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        onnx.save(proto, temporary)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    atomic_write_bytes(path, proto.SerializeToString())
     return path
 
 

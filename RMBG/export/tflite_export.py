@@ -17,20 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from RMBG.atomic import atomic_write_bytes
 from RMBG.export import METADATA_KEY, export_metadata
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def convert_to_tflite(model: Any, *, fp16: bool = False) -> bytes:
@@ -86,15 +80,7 @@ def export_tflite(model: Any, path: str | os.PathLike, *, fp16: bool = False) ->
     flatbuffer = convert_to_tflite(model, fp16=fp16)
     metadata = export_metadata(model, format="tflite", precision="float16" if fp16 else "float32")
     flatbuffer = add_tflite_metadata(flatbuffer, METADATA_KEY, json.dumps(metadata).encode())
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(flatbuffer)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    atomic_write_bytes(path, flatbuffer)
     return path
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from RMBG.atomic import atomic_write_bytes
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
 
@@ -252,29 +253,11 @@ def encode_image(image: np.ndarray | Image.Image, format: str = "png", *, qualit
     return buffer.getvalue()
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_image(path: str | os.PathLike, image: np.ndarray | Image.Image, *, quality: int = 95) -> Path:
     """Write ``image`` to ``path`` atomically (temporary file in the same folder, then rename).
 
     The format follows the extension. PNG is written with fast compression (level 1): output
     encoding was the bottleneck of batch removal, and the files stay lossless.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    data = encode_image(image, target.suffix or ".png", quality=quality)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get normal permissions
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return target
+    data = encode_image(image, Path(path).suffix or ".png", quality=quality)
+    return atomic_write_bytes(path, data)
