@@ -39,8 +39,13 @@ log = logging.getLogger(__name__)
 _CV2_INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
 
 
-def load_model(model: Any):
+def load_model(model: Any, *, task: str | None = "segmentation"):
     """A Keras model from a registry name (pretrained), a ``.keras`` path, or a model object.
+
+    Args:
+        model: the name, path or model.
+        task: the registry task a name must have (``None``: any); background removal needs a
+            ``"segmentation"`` model, the matting post-processors ask for theirs.
 
     Raises:
         ValueError: an unknown name (lists the valid ones), or a name with no pretrained weights.
@@ -65,12 +70,16 @@ def load_model(model: Any):
         raise ValueError(
             f"model: {text!r} is neither a registered model ({', '.join(list_models())}) nor a .keras file"
         )
-    if text not in list_models(task="segmentation"):
+    if task is not None and text not in list_models(task=task):
         from RMBG.registry import model_info
 
         raise ValueError(
-            f"model: {text!r} is a {model_info(text).task} model, not one that removes backgrounds by itself; "
-            f"use a segmentation model ({', '.join(list_models(task='segmentation'))}) with --post instead"
+            f"model: {text!r} is a {model_info(text).task} model, not a {task} model"
+            + (
+                f": it does not remove backgrounds by itself; use a segmentation model "
+                f"({', '.join(list_models(task='segmentation'))}) with --post instead"
+                if task == "segmentation" else ""
+            )
         )
     if text not in list_models(pretrained=True):
         raise ValueError(

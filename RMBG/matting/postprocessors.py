@@ -81,7 +81,7 @@ def trimap_config_from_options(
 def _cached_model(name: str):
     from RMBG.inference.remover import load_model
 
-    return load_model(name)
+    return load_model(name, task=None)  # matting and refinement models, not only segmentation
 
 
 def resolve_model(model: Any, default: str):

@@ -146,7 +146,7 @@ def test_cli_post_trimap_cf_with_options(tmp_path):
 
 
 def test_matting_models_are_not_background_removers():
-    with pytest.raises(ValueError, match="matting model, not one that removes backgrounds"):
+    with pytest.raises(ValueError, match="matting model, not a segmentation model: it does not remove backgrounds"):
         Remover("matting_net")
     assert "matting_net" not in RMBG.list_models(task="segmentation")
     with pytest.raises(ValueError, match="task"):
