@@ -82,8 +82,30 @@ class _EpochStateMixin:
             setattr(self, name, value)
 
 
+class _ResumableCallback(_EpochStateMixin):
+    """Makes a stock Keras callback resumable: its ``_state_fields`` are saved after every epoch
+    and restored when a run resumes. Mixed in before the Keras class, whose kwargs it passes on."""
+
+    def __init__(self, state_path: str | None = None, restore_epoch: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.state_path = str(state_path) if state_path else None
+        self.restore_epoch = int(restore_epoch)
+        self._kwargs = dict(kwargs)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._restore_state()
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self._save_state(epoch + 1)
+
+    def get_config(self):
+        return {"state_path": self.state_path, "restore_epoch": self.restore_epoch, **self._kwargs}
+
+
 @keras.saving.register_keras_serializable(package="RMBG")
-class ResumableEarlyStopping(_EpochStateMixin, keras.callbacks.EarlyStopping):
+class ResumableEarlyStopping(_ResumableCallback, keras.callbacks.EarlyStopping):
     """``keras.callbacks.EarlyStopping`` whose patience counting survives a resume.
 
     Args:
@@ -98,25 +120,11 @@ class ResumableEarlyStopping(_EpochStateMixin, keras.callbacks.EarlyStopping):
     def __init__(self, state_path: str | None = None, restore_epoch: int = 0, **kwargs):
         if kwargs.get("restore_best_weights"):
             raise ValueError("restore_best_weights: not supported by a resumable run; load best.keras instead")
-        super().__init__(**kwargs)
-        self.state_path = str(state_path) if state_path else None
-        self.restore_epoch = int(restore_epoch)
-        self._kwargs = dict(kwargs)
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._restore_state()
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        self._save_state(epoch + 1)
-
-    def get_config(self):
-        return {"state_path": self.state_path, "restore_epoch": self.restore_epoch, **self._kwargs}
+        super().__init__(state_path, restore_epoch, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="RMBG")
-class ResumableReduceLROnPlateau(_EpochStateMixin, keras.callbacks.ReduceLROnPlateau):
+class ResumableReduceLROnPlateau(_ResumableCallback, keras.callbacks.ReduceLROnPlateau):
     """``keras.callbacks.ReduceLROnPlateau`` whose plateau counting survives a resume (the learning
     rate itself is restored with the optimizer by ``BackupAndRestore``).
 
@@ -127,23 +135,6 @@ class ResumableReduceLROnPlateau(_EpochStateMixin, keras.callbacks.ReduceLROnPla
     """
 
     _state_fields = ("wait", "best", "cooldown_counter")
-
-    def __init__(self, state_path: str | None = None, restore_epoch: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.state_path = str(state_path) if state_path else None
-        self.restore_epoch = int(restore_epoch)
-        self._kwargs = dict(kwargs)
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._restore_state()
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        self._save_state(epoch + 1)
-
-    def get_config(self):
-        return {"state_path": self.state_path, "restore_epoch": self.restore_epoch, **self._kwargs}
 
 
 @keras.saving.register_keras_serializable(package="RMBG")
