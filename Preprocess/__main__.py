@@ -1,6 +1,6 @@
 """Command line: ``python -m Preprocess <command> ...`` (``--help`` on any command for its options).
 
-Exit status: 0 on success, 1 when ``validate`` found problems, 2 on a usage or input error.
+Exit status: 0 on success, 1 when ``validate`` or ``index`` reported problems, 2 on a usage or input error.
 """
 
 from __future__ import annotations
@@ -140,9 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "index":
             from .index import index
 
-            index(args.images_dir, args.masks_dir, args.out_csv, split=tuple(args.split), seed=args.seed,
-                  stratify=args.stratify, category_from=args.category_from, overwrite=args.overwrite,
-                  workers=args.workers, progress=progress)
+            frame = index(args.images_dir, args.masks_dir, args.out_csv, split=tuple(args.split), seed=args.seed,
+                          stratify=args.stratify, category_from=args.category_from, overwrite=args.overwrite,
+                          workers=args.workers, progress=progress)
+            return 1 if frame.attrs["report"].problems else 0
         elif args.command == "combine":
             from .combine import combine
 

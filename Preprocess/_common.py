@@ -1,4 +1,5 @@
-"""Helpers shared by the dataset tools: reports, pairing by stem, categories, safe file writes.
+"""Helpers shared by the dataset tools: reports, categories, safe file writes. Pairing by stem and the
+index schema live in :mod:`RMBG.data.index` (re-exported here for the tools).
 
 Nothing here overwrites a file that already exists: new files are written under a temporary
 name in the target folder and then moved onto the final name with a move that refuses to
@@ -22,7 +23,15 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from RMBG.inference.image_io import ImageReadError, list_images, save_image
+from RMBG.data.index import (  # noqa: F401  (the one pairing and path helpers, re-exported for the tools)
+    Pairing,
+    natural_key,
+    pair_by_stem,
+    pair_folders,
+    portable_relpath,
+)
+from RMBG.data.index import list_folder_images as listing  # noqa: F401
+from RMBG.inference.image_io import ImageReadError, save_image
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -108,11 +117,6 @@ class Report:
 # ----------------------------------------------------------------------------- names and categories
 
 
-def natural_key(name: str) -> list:
-    """Sort key that orders ``img2`` before ``img10``."""
-    return [int(token) if token.isdigit() else token.casefold() for token in re.split(r"(\d+)", name)]
-
-
 def split_category(stem: str) -> tuple[str, int] | None:
     """``"horse_0012"`` -> ``("horse", 12)``; ``None`` when the stem is not ``<category>_<digits>``."""
     match = CATEGORY_PATTERN.match(stem)
@@ -142,71 +146,6 @@ def check_category(category: str, argument: str = "category") -> str:
             f"(it becomes the file-name prefix), got {category!r}; for example category='horse'"
         )
     return category
-
-
-# ----------------------------------------------------------------------------- pairing
-
-
-@dataclass
-class Pairing:
-    """Images and masks matched by file stem."""
-
-    pairs: list[tuple[Path, Path]]
-    orphan_images: list[Path]
-    orphan_masks: list[Path]
-    duplicates: list[Path]
-
-    def report_into(self, report: Report) -> None:
-        """Add the orphans and duplicate stems to ``report``."""
-        for path in self.orphan_images:
-            report.add(path, "orphan-image", "no mask with the same file stem")
-        for path in self.orphan_masks:
-            report.add(path, "orphan-mask", "no image with the same file stem")
-        for path in self.duplicates:
-            report.add(path, "duplicate-stem", "another file in the same folder has the same stem; pair skipped")
-
-
-def _by_stem(files: Iterable[Path]) -> tuple[dict[str, Path], list[Path]]:
-    groups: dict[str, list[Path]] = {}
-    for path in files:
-        groups.setdefault(path.stem, []).append(path)
-    unique = {stem: paths[0] for stem, paths in groups.items() if len(paths) == 1}
-    duplicates = sorted(p for paths in groups.values() if len(paths) > 1 for p in paths)
-    return unique, duplicates
-
-
-def pair_by_stem(images: Sequence[Path], masks: Sequence[Path]) -> Pairing:
-    """Match images and masks whose file stems are equal, whatever their extensions.
-
-    Files whose stem occurs twice in the same list (``a.jpg`` and ``a.png``) are ambiguous: they
-    are returned in ``duplicates`` and not paired. Pairs are in natural order of the image name.
-    """
-    image_map, image_duplicates = _by_stem(images)
-    mask_map, mask_duplicates = _by_stem(masks)
-    duplicate_stems = {p.stem for p in image_duplicates} | {p.stem for p in mask_duplicates}
-    pairs = [
-        (image_map[stem], mask_map[stem])
-        for stem in sorted(image_map, key=natural_key)
-        if stem in mask_map and stem not in duplicate_stems
-    ]
-    orphan_images = [image_map[s] for s in sorted(image_map, key=natural_key) if s not in mask_map and s not in duplicate_stems]
-    orphan_masks = [mask_map[s] for s in sorted(mask_map, key=natural_key) if s not in image_map and s not in duplicate_stems]
-    return Pairing(pairs, orphan_images, orphan_masks, image_duplicates + mask_duplicates)
-
-
-def pair_folders(images_dir: str | os.PathLike, masks_dir: str | os.PathLike) -> Pairing:
-    """:func:`pair_by_stem` over the image files of two folders."""
-    return pair_by_stem(listing(images_dir, "images_dir"), listing(masks_dir, "masks_dir"))
-
-
-def listing(folder: str | os.PathLike, argument: str) -> list[Path]:
-    """:func:`list_images` with an error message that names the argument."""
-    try:
-        return list_images(folder)
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{argument}: the folder '{folder}' does not exist or is not a folder; pass an existing folder of images"
-        ) from None
 
 
 # ----------------------------------------------------------------------------- image headers
@@ -353,11 +292,6 @@ def write_csv_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[ob
     writer.writerow(header)
     writer.writerows(rows)
     return write_text_atomic(path, buffer.getvalue(), replace=replace)
-
-
-def portable_relpath(path: Path, start: Path) -> str:
-    """``path`` relative to the folder ``start``, with forward slashes."""
-    return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
 
 
 def same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:

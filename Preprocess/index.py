@@ -1,18 +1,24 @@
 """Build the dataset index CSV: one row per image/mask pair, with sizes, category and a seeded split.
 
-The CSV (columns :data:`COLUMNS`) stores paths relative to its own folder with forward slashes,
-so a dataset folder can be moved or shared between systems; :func:`read_index` resolves them.
+The schema, reading and writing belong to :mod:`RMBG.data.index` (``COLUMNS``, ``read_index``,
+``write_index``, re-exported here): paths are stored relative to the CSV's folder with forward
+slashes, so a dataset folder can be moved or shared between systems.
+
+Every photo and mask is decoded in full while indexing, so a truncated or corrupt file is found
+here, named (the photo or the mask, whichever is bad) and left out, not discovered mid-training.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Callable, Literal, Sequence, Union
 
 import numpy as np
 import pandas as pd
+
+from RMBG.data.index import COLUMNS, SPLITS, read_index, write_index  # noqa: F401  (read_index: re-exported)
+from RMBG.inference.image_io import ImageReadError, load_image, load_mask
 
 from ._common import (
     Report,
@@ -22,13 +28,10 @@ from ._common import (
     pair_folders,
     parallel_map,
     portable_relpath,
-    image_size,
-    write_text_atomic,
 )
 
-#: The index CSV's columns, in order.
-COLUMNS = ["image", "mask", "category", "width", "height", "mask_width", "mask_height", "split"]
-SPLITS = ("train", "val", "test")
+#: A mask is reported as empty when no pixel reaches this level (the usual 0.5 binarisation).
+EMPTY_MASK_LEVEL = 0.5
 CategoryFrom = Union[Literal["prefix", "folder"], Callable[[str], str]]
 
 
@@ -98,6 +101,35 @@ def assign_splits(
     return list(result)
 
 
+def _inspect_pair(pair: tuple[Path, Path]):
+    """Decode a photo and its mask in full.
+
+    Returns:
+        ``(sizes, problems)``: ``((width, height), (mask_width, mask_height))``, or ``None`` when
+        either file is unreadable (the pair is left out); ``problems`` are ``(file, kind, detail)``
+        naming the file that is actually bad: ``truncated``, ``unreadable`` (corrupt, not an image)
+        or ``empty-mask`` (no foreground pixel; the pair stays in the index).
+    """
+    image, mask = pair
+    problems = []
+    sizes = []
+    for path, read, other in ((image, load_image, mask), (mask, load_mask, image)):
+        try:
+            array = read(path)
+        except ImageReadError as error:
+            kind = "truncated" if "truncated" in error.reason else "unreadable"
+            problems.append((path, kind, f"{error.reason}; pair with '{other.name}' left out of the index"))
+            continue
+        sizes.append((array.shape[1], array.shape[0]))
+        if read is load_mask and float(array.max(initial=0.0)) < EMPTY_MASK_LEVEL:
+            problems.append((
+                path, "empty-mask",
+                f"no foreground pixel (highest level {float(array.max(initial=0.0)) * 255:.0f}/255); kept in the index, "
+                "remove the pair if the photo does hold an object",
+            ))
+    return (tuple(sizes) if len(sizes) == 2 else None), problems
+
+
 def _category_function(category_from: CategoryFrom, images_dir: Path) -> Callable[[str], str]:
     if callable(category_from):
         return category_from
@@ -137,13 +169,14 @@ def index(
         category_from: ``"prefix"`` (the file-name prefix before the last ``_<digits>``),
             ``"folder"`` (the name of the folder holding ``images_dir``), or a function of the stem.
         overwrite: replace an existing ``out_csv`` (otherwise it is an error).
-        workers: threads reading the image headers.
+        workers: threads decoding the photos and masks.
         progress: show a progress bar.
         verbose: print the report.
 
     Returns:
         The index as a DataFrame (columns :data:`COLUMNS`); ``df.attrs["report"]`` is the
-        :class:`Report` with the orphans, unreadable files and size mismatches.
+        :class:`Report` with the orphans, duplicate stems, unreadable files (the photo or the
+        mask, whichever is bad; the pair is left out), empty masks (kept) and size mismatches.
 
     Raises:
         FileExistsError: ``out_csv`` exists and ``overwrite`` is false.
@@ -159,16 +192,18 @@ def index(
     report = Report(f"index {images_dir} + {masks_dir} -> {out_csv}")
     pairing.report_into(report)
 
-    def sizes(pair: tuple[Path, Path]) -> tuple[tuple[int, int], tuple[int, int]]:
-        return image_size(pair[0]), image_size(pair[1])
-
     rows = []
     base = out_csv.parent
-    for (image, mask), outcome in parallel_map(sizes, pairing.pairs, workers=workers, description="index", progress=progress):
-        if isinstance(outcome, BaseException):
-            report.add(image, "unreadable", f"{describe_error(outcome)}; pair left out of the index")
+    for (image, mask), outcome in parallel_map(_inspect_pair, pairing.pairs, workers=workers, description="index", progress=progress):
+        if isinstance(outcome, BaseException):  # not an ImageReadError: a bug or an OS error, named with the pair
+            report.add(image, "unreadable", f"{describe_error(outcome)} (pair with '{mask.name}'); pair left out of the index")
             continue
-        (width, height), (mask_width, mask_height) = outcome
+        sizes, problems = outcome
+        for file, kind, detail in problems:
+            report.add(file, kind, detail)
+        if sizes is None:
+            continue
+        (width, height), (mask_width, mask_height) = sizes
         if (width, height) != (mask_width, mask_height):
             report.add(image, "size-mismatch", f"photo {width}x{height}, mask {mask_width}x{mask_height} ('{mask.name}')")
         rows.append(
@@ -183,12 +218,10 @@ def index(
             }
         )
     rows.sort(key=lambda row: natural_key(row["image"]))
-    frame = pd.DataFrame(rows, columns=COLUMNS[:-1])
+    frame = pd.DataFrame(rows, columns=list(COLUMNS[:-1]))
     frame["split"] = assign_splits(list(frame["category"]), split, seed=seed, stratify=stratify, report=report)
-    frame = frame[COLUMNS]
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    write_text_atomic(out_csv, buffer.getvalue(), replace=overwrite)
+    frame = frame[list(COLUMNS)]
+    write_index(out_csv, frame.to_dict("records"), overwrite=overwrite)
     report.problems.sort(key=lambda p: (p.problem, natural_key(p.file)))
     report.counts["pairs"] = len(frame)
     for name in SPLITS:
@@ -198,24 +231,4 @@ def index(
     frame.attrs["report"] = report
     if verbose:
         print(report.summary())
-    return frame
-
-
-def read_index(index_csv: str | os.PathLike) -> pd.DataFrame:
-    """Read an index CSV; adds ``image_path`` and ``mask_path`` columns with absolute paths.
-
-    Raises:
-        FileNotFoundError: the CSV is missing.
-        ValueError: a required column is missing.
-    """
-    path = Path(index_csv)
-    if not path.is_file():
-        raise FileNotFoundError(f"index_csv: '{path}' is not a file; build one with Preprocess.index()")
-    frame = pd.read_csv(path)
-    missing = [c for c in ("image", "mask") if c not in frame.columns]
-    if missing:
-        raise ValueError(f"index_csv: '{path}' lacks the column(s) {missing}; expected the columns {COLUMNS}")
-    base = path.parent.resolve()
-    frame["image_path"] = [base / p for p in frame["image"]]
-    frame["mask_path"] = [base / p for p in frame["mask"]]
     return frame

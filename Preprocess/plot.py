@@ -34,9 +34,9 @@ def _load_table(source: str | os.PathLike) -> pd.DataFrame:
     """``image_path``, ``mask_path``, ``category`` (and ``split`` when known) from a CSV or a dataset root."""
     path = Path(source)
     if path.is_file():
-        return read_index(path)
+        return read_index(path).to_frame()
     if path.is_dir() and (path / "index.csv").is_file():
-        return read_index(path / "index.csv")
+        return read_index(path / "index.csv").to_frame()
     if path.is_dir() and (path / "images").is_dir() and (path / "masks").is_dir():
         pairing = pair_folders(path / "images", path / "masks")
         return pd.DataFrame(

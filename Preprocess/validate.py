@@ -134,8 +134,7 @@ def _gather(
         raise ValueError(f"masks_dir: got a second index CSV ('{masks_dir}'); pass one index CSV, or two folders")
     if is_csv(images_dir) or is_csv(masks_dir):
         index_csv, other = (Path(images_dir), masks_dir) if is_csv(images_dir) else (Path(masks_dir), images_dir)  # type: ignore[arg-type]
-        frame = read_index(index_csv)
-        items = [_Item(Path(i), Path(m), True) for i, m in zip(frame["image_path"], frame["mask_path"])]
+        items = [_Item(row.image_path, row.mask_path, True) for row in read_index(index_csv)]
         if other is not None:  # restrict the check to the photos in that folder
             folder = Path(other).resolve()
             items = [item for item in items if item.image is not None and item.image.resolve().parent == folder]

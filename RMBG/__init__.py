@@ -7,8 +7,9 @@ The public surface::
     model = RMBG.create_model("u2netp", pretrained=True)
     cutout = RMBG.remove("photo.jpg")       # RGBA PIL image from the default pretrained model
 
-Attributes are imported lazily (PEP 562), so ``import RMBG.inference.image_io`` or the
-``Preprocess`` tools never pay for importing TensorFlow.
+``import RMBG`` registers every model family's presets (data only) and imports no TensorFlow;
+the other attributes are imported lazily (PEP 562), so listing models, the CLI and the
+exported-model runtime start in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from RMBG import models as _models  # noqa: F401  (registers every family's presets; TensorFlow-free)
+from RMBG.registry import create_model, list_models, load_model, model_info
+
 __version__ = "0.1.0"
 
 _LAZY = {
-    "create_model": "RMBG.registry",
-    "list_models": "RMBG.registry",
-    "load_pretrained": "RMBG.registry",
-    "model_info": "RMBG.registry",
     "remove": "RMBG.inference.remover",
     "Remover": "RMBG.inference.remover",
     "load_image": "RMBG.inference.image_io",
@@ -31,7 +31,7 @@ _LAZY = {
     "ImageReadError": "RMBG.inference.image_io",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = sorted([*_LAZY, "create_model", "list_models", "load_model", "model_info", "__version__"])
 
 
 def __getattr__(name: str) -> Any:

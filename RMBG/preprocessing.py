@@ -13,8 +13,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from RMBG.registry.preset import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported; presets use them without TF)
 
 #: Keras' ResNet50 ImageNet weights expect "caffe" input: BGR order, these means subtracted, no scaling.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)

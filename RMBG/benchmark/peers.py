@@ -1,10 +1,9 @@
 """The peers the benchmark measures RMBG against, and building blocks it compares.
 
-* **rembg** (test/benchmark-only dependency): its own ``p`` command
-  (``rembg p -m u2net_custom -x '{"model_path": ".../u2netp.onnx"}' in out``) on the same
-  official U^2-NetP weights. The command function is called directly (see
-  :func:`load_rembg_p_command`): exactly what ``rembg p`` runs, without importing the server
-  command whose extra dependencies (aiohttp, gradio...) a folder run never uses.
+* **rembg in the test venv** (test-only, installed ``--no-deps``): its ``p`` command function
+  called in-process (:func:`run_rembg_p`), for the export-compatibility test
+  (``tests/export/test_export_rembg.py``). The benchmark does *not* use it: it runs ``rembg p``
+  as a whole process from its own venv with its real dependencies (:mod:`RMBG.benchmark.peer_env`).
 * **PyTorch U2NETP of u2net-fast** (benchmark-only): the official architecture in PyTorch, with
   the official weights converted from our Keras model (:func:`keras_to_torch_state`).
 * **PNG encoders**: the candidates for writing RGBA outputs, timed by the stage profile.
@@ -74,8 +73,7 @@ def run_rembg_p(input: str | os.PathLike, output: str | os.PathLike, model_path:
         ``photos`` (outputs written) and ``version``.
 
     Raises:
-        ModuleNotFoundError: rembg is not installed (test/benchmark only: ``pip install
-            rembg==2.0.69 filetype watchdog``).
+        ModuleNotFoundError: rembg is not installed (test-only: ``scripts/install_test_extras.sh``).
         FileNotFoundError: ``model_path`` does not exist.
     """
     if not Path(model_path).is_file():

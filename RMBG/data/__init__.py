@@ -1,7 +1,8 @@
-"""Datasets for training: the tf.data pipeline over an index CSV, augmentations, synthetic data.
+"""Datasets for training: the index CSV (:mod:`RMBG.data.index`), the tf.data pipeline over it,
+augmentations, synthetic data.
 
-Names are loaded on first use, so ``from RMBG.data import AugmentConfig`` or the synthetic
-generator do not import TensorFlow; the pipeline does.
+Names are loaded on first use, so ``from RMBG.data import AugmentConfig``, the index module or the
+synthetic generator do not import TensorFlow; the pipeline does.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import importlib
 _EXPORTS = {
     "AugmentConfig": "RMBG.data.augment",
     "augment_pair": "RMBG.data.augment",
-    "IndexRows": "RMBG.data.pipeline",
+    "COLUMNS": "RMBG.data.index",
+    "DatasetIndex": "RMBG.data.index",
+    "pair_by_stem": "RMBG.data.index",
+    "read_index": "RMBG.data.index",
+    "write_index": "RMBG.data.index",
     "evaluation_dataset": "RMBG.data.pipeline",
     "load_dataset": "RMBG.data.pipeline",
     "make_dataset": "RMBG.data.pipeline",
-    "read_index": "RMBG.data.pipeline",
     "training_dataset": "RMBG.data.pipeline",
     "synthetic_arrays": "RMBG.data.synthetic",
     "synthetic_sample": "RMBG.data.synthetic",

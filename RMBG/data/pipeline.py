@@ -1,7 +1,7 @@
 """tf.data pipelines over a dataset index CSV (the layout ``Preprocess.prepare_dataset`` writes).
 
-The index CSV has the columns ``image, mask, category, width, height, mask_width, mask_height,
-split`` with paths relative to the CSV's folder. A pipeline:
+The index CSV (schema and reader: :mod:`RMBG.data.index`) has the columns ``image, mask, category,
+width, height, mask_width, mask_height, split`` with paths relative to the CSV's folder. A pipeline:
 
 1. reads the rows of the requested split(s) and checks that every file exists;
 2. decodes photo and mask in parallel (``num_parallel_calls=AUTOTUNE``), see *Decoding* below;
@@ -35,19 +35,15 @@ started at epoch 0 or was resumed at ``e``.
 
 from __future__ import annotations
 
-import csv
 import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from RMBG.data.augment import AugmentConfig, augment_pair
+from RMBG.data.index import DatasetIndex, read_index
 
-#: Columns every index CSV must have (the others are informative).
-REQUIRED_COLUMNS = ("image", "mask", "split")
 DECODERS = ("pil", "tf")
 INTERPOLATIONS = ("bilinear", "area", "nearest", "bicubic")
 AUTOTUNE = tf.data.AUTOTUNE
@@ -56,85 +52,24 @@ AUTOTUNE = tf.data.AUTOTUNE
 _MASK_SCALE = 65535.0
 
 
-@dataclass(frozen=True)
-class IndexRows:
-    """The rows of an index CSV selected by split.
-
-    Attributes:
-        images: absolute photo paths.
-        masks: absolute mask paths, paired with ``images``.
-        csv_path: the CSV they came from.
-        splits: the splits selected.
-    """
-
-    images: tuple[str, ...]
-    masks: tuple[str, ...]
-    csv_path: Path
-    splits: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-
-def _as_splits(splits: str | Sequence[str] | None) -> tuple[str, ...] | None:
-    if splits is None:
-        return None
-    if isinstance(splits, str):
-        return tuple(s.strip() for s in splits.split(",") if s.strip())
-    return tuple(splits)
-
-
-def read_index(index_csv: str | os.PathLike, splits: str | Sequence[str] | None = None) -> IndexRows:
-    """Read an index CSV and keep the rows of ``splits``.
-
-    Args:
-        index_csv: path of ``index.csv``; image and mask paths in it are relative to its folder
-            (absolute paths are kept as they are).
-        splits: a split name (``"train"``), several (``("train", "val")`` or ``"train,val"``), or
-            ``None`` for every row.
-
-    Returns:
-        The selected rows with absolute paths, in file order.
+def dataset_rows(index_csv: str | os.PathLike, splits: str | Sequence[str] | None = None) -> DatasetIndex:
+    """The rows a pipeline reads: :func:`RMBG.data.index.read_index` with every file checked.
 
     Raises:
         FileNotFoundError: the CSV, or files it lists, do not exist.
-        ValueError: a required column is missing, or no row has the requested split.
+        ValueError: a required column is missing, a requested split has no row, a row has an
+            empty path, or no row is left.
     """
-    path = Path(index_csv).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"index_csv: '{path}' is not a file; create it with Preprocess.prepare_dataset(images_dir, masks_dir, "
-            "dst_root, category=...) or RMBG.data.write_synthetic_dataset(...)"
+    rows = read_index(index_csv, splits, check_files=True)
+    if rows.problems:
+        first = rows.problems[0]
+        raise ValueError(
+            f"index_csv: {len(rows.problems)} row(s) of '{rows.csv_path}' cannot be used, e.g. {first.problem}; "
+            "fix or delete them (Preprocess.index rebuilds the index)"
         )
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-        if missing:
-            raise ValueError(f"index_csv: '{path}' lacks the column(s) {missing}; it has {columns}")
-        rows = list(reader)
-    wanted = _as_splits(splits)
-    available = sorted({r["split"] for r in rows})
-    if wanted is not None:
-        unknown = [s for s in wanted if s not in available]
-        if unknown or not wanted:
-            raise ValueError(
-                f"splits: {unknown or list(wanted)!r} not found in '{path}'; its splits are {available} "
-                f"(with row counts {({s: sum(r['split'] == s for r in rows) for s in available})})"
-            )
-        rows = [r for r in rows if r["split"] in wanted]
-    if not rows:
-        raise ValueError(f"index_csv: '{path}' has no rows")
-    base = path.parent.resolve()
-    images = tuple(str(base / r["image"]) for r in rows)
-    masks = tuple(str(base / r["mask"]) for r in rows)
-    absent = [p for p in images + masks if not os.path.isfile(p)]
-    if absent:
-        raise FileNotFoundError(
-            f"index_csv: {len(absent)} file(s) listed in '{path}' do not exist, e.g. {absent[:3]}; "
-            "rebuild the index (Preprocess.index) after moving or deleting files"
-        )
-    return IndexRows(images, masks, path, wanted if wanted is not None else tuple(available))
+    if not len(rows):
+        raise ValueError(f"index_csv: '{rows.csv_path}' has no rows")
+    return rows
 
 
 def _pil_image(path: bytes) -> np.ndarray:
@@ -180,13 +115,13 @@ def load_dataset(
     mask_threshold: float = 0.5,
     cache: bool = True,
     deterministic: bool = True,
-) -> tuple[tf.data.Dataset, IndexRows]:
+) -> tuple[tf.data.Dataset, DatasetIndex]:
     """Decoded, resized, cached samples (unbatched) of an index CSV.
 
     Args:
         index_csv: the dataset's ``index.csv``.
         image_size: ``(height, width)``, normally ``model.image_size``.
-        splits: which split(s) to read (see :func:`read_index`).
+        splits: which split(s) to read (see :func:`RMBG.data.index.read_index`).
         interpolation: resize method for photo and mask (normally ``model.converter.interpolation``).
         decoder: ``"pil"`` or ``"tf"`` (see the module docstring).
         binary_masks: threshold masks at ``mask_threshold`` when decoding them into 0/1, e.g.
@@ -208,7 +143,7 @@ def load_dataset(
         raise ValueError(f"interpolation: expected one of {INTERPOLATIONS}, got {interpolation!r}")
     if not 0.0 <= float(mask_threshold) <= 1.0:
         raise ValueError(f"mask_threshold: expected a value in [0, 1], got {mask_threshold!r}")
-    rows = read_index(index_csv, splits)
+    rows = dataset_rows(index_csv, splits)
     threshold = float(mask_threshold) if binary_masks else -1.0
 
     def load(image_path, mask_path):

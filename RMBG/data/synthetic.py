@@ -16,15 +16,14 @@ layout of ``Preprocess.prepare_dataset`` (``images/<category>_<nnnn>.png``,
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-#: The index CSV's columns (the contract of ``Preprocess.index``).
-INDEX_COLUMNS = ("image", "mask", "category", "width", "height", "mask_width", "mask_height", "split")
+from RMBG.data.index import COLUMNS as INDEX_COLUMNS  # the one schema, named as before
+from RMBG.data.index import write_index
 
 
 def _check_size(image_size: Sequence[int]) -> tuple[int, int]:
@@ -237,11 +236,5 @@ def write_synthetic_dataset(
         Image.fromarray(photo, "RGB").save(root / "images" / f"{stem}.png")
         Image.fromarray(np.round(alpha * 255).astype(np.uint8), "L").save(root / "masks" / f"{stem}.png")
         height, width = photo.shape[:2]
-        rows.append((f"images/{stem}.png", f"masks/{stem}.png", category, width, height, width, height, label))
-    temporary = index_csv.with_name(f".{index_csv.name}.tmp")
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(INDEX_COLUMNS)
-        writer.writerows(rows)
-    os.replace(temporary, index_csv)
-    return index_csv
+        rows.append(dict(zip(INDEX_COLUMNS, (f"images/{stem}.png", f"masks/{stem}.png", category, width, height, width, height, label))))
+    return write_index(index_csv, rows, overwrite=True)  # an existing index was refused above unless overwrite

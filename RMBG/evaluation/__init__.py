@@ -1,57 +1,42 @@
 """Salient-object evaluation: metrics, batch evaluation of folders and models, reports and plots.
 
-Imports no TensorFlow (``evaluate_model`` takes any ``predict_fn``; the CLI imports the remover
-only when ``--model`` is used).
+Imports no TensorFlow (``evaluate_model`` takes any ``predict_fn``), and nothing until a name is
+used: pysodmetrics pulls in scikit-learn (3.6 s), which the CLI's start-up must not pay. Index CSVs and pairing by stem: :mod:`RMBG.data.index`.
 """
 
-from RMBG.evaluation.evaluate import (
-    EvaluationError,
-    EvaluationResult,
-    evaluate_folders,
-    evaluate_model,
-    evaluate_predictions,
-    pair_folders,
-    read_index,
-)
-from RMBG.evaluation.reports import (
-    compare_methods,
-    plot_fmeasure_curves,
-    plot_pr_curves,
-    read_curves_csv,
-    write_curves_csv,
-    write_report,
-    write_rows_csv,
-    write_summary_json,
-)
-from RMBG.evaluation.sod_metrics import (
-    METRIC_KEYS,
-    SODEvaluator,
-    boundary_distance,
-    boundary_iou,
-    boundary_region,
-    prepare_pair,
-)
+from __future__ import annotations
 
-__all__ = [
-    "METRIC_KEYS",
-    "EvaluationError",
-    "EvaluationResult",
-    "SODEvaluator",
-    "boundary_distance",
-    "boundary_iou",
-    "boundary_region",
-    "compare_methods",
-    "evaluate_folders",
-    "evaluate_model",
-    "evaluate_predictions",
-    "pair_folders",
-    "plot_fmeasure_curves",
-    "plot_pr_curves",
-    "prepare_pair",
-    "read_curves_csv",
-    "read_index",
-    "write_curves_csv",
-    "write_report",
-    "write_rows_csv",
-    "write_summary_json",
-]
+import importlib
+from typing import Any
+
+_LAZY = {
+    "EvaluationError": "RMBG.evaluation.evaluate",
+    "EvaluationResult": "RMBG.evaluation.evaluate",
+    "METRIC_KEYS": "RMBG.evaluation.sod_metrics",
+    "SODEvaluator": "RMBG.evaluation.sod_metrics",
+    "boundary_distance": "RMBG.evaluation.sod_metrics",
+    "boundary_iou": "RMBG.evaluation.sod_metrics",
+    "boundary_region": "RMBG.evaluation.sod_metrics",
+    "compare_methods": "RMBG.evaluation.reports",
+    "evaluate_folders": "RMBG.evaluation.evaluate",
+    "evaluate_model": "RMBG.evaluation.evaluate",
+    "evaluate_predictions": "RMBG.evaluation.evaluate",
+    "plot_fmeasure_curves": "RMBG.evaluation.reports",
+    "plot_pr_curves": "RMBG.evaluation.reports",
+    "prepare_pair": "RMBG.evaluation.sod_metrics",
+    "read_curves_csv": "RMBG.evaluation.reports",
+    "write_curves_csv": "RMBG.evaluation.reports",
+    "write_report": "RMBG.evaluation.reports",
+    "write_rows_csv": "RMBG.evaluation.reports",
+    "write_summary_json": "RMBG.evaluation.reports",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'RMBG.evaluation' has no attribute {name!r}")

@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from RMBG.evaluation.evaluate import EvaluationError, EvaluationResult, evaluate_model, evaluate_predictions
-from RMBG.evaluation.reports import format_summary
+from RMBG.tracking.commands import tracked_command
+from RMBG.tracking.options import add_tracking_arguments
+
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -51,6 +52,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--no-hce", action="store_true", help="skip HCE, the slowest metric")
     parser.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -70,7 +72,9 @@ def _data_argument(values: list[str], with_predictions: bool) -> str | tuple[str
     raise ValueError(f"--data: expected one index CSV or two folders (IMAGES_DIR MASKS_DIR), got {len(values)} paths")
 
 
-def _print_result(result: EvaluationResult) -> None:
+def _print_result(result) -> None:
+    from RMBG.evaluation.reports import format_summary
+
     print(f"{result.method}: scored {len(result.rows)} image(s)")
     print(format_summary(result.summary))
     for kind, names in result.orphans.items():
@@ -85,8 +89,12 @@ def _print_result(result: EvaluationResult) -> None:
         print(f"wrote {label}: {path}")
 
 
+@tracked_command("evaluate")
 def run(args: argparse.Namespace) -> int:
     """Execute ``evaluate``; returns the exit status (0 complete, 1 some files skipped, 2 failure)."""
+    # deferred: pysodmetrics imports scikit-learn (3.6 s), which `python -m RMBG --help` must not pay
+    from RMBG.evaluation.evaluate import EvaluationError, evaluate_model, evaluate_predictions
+
     if args.batch_size is not None and args.batch_size < 1:
         print(f"error: --batch-size must be a positive integer, got {args.batch_size}", file=sys.stderr)
         return 2

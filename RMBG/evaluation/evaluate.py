@@ -15,26 +15,23 @@ Imports no TensorFlow.
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from RMBG.evaluation.reports import write_report
 from RMBG.evaluation.sod_metrics import SODEvaluator
+from RMBG.data.index import files_by_stem, pair_by_stem, read_index
 from RMBG.inference.image_io import ImageReadError, list_images, load_image, load_mask
 
 PathLike = Union[str, os.PathLike]
 #: An index CSV, or a pair (images_dir, masks_dir).
 DataSource = Union[PathLike, Sequence[PathLike]]
 PredictFn = Callable[[np.ndarray], np.ndarray]
-
-#: Columns an index CSV must have (``split`` only when filtering by split).
-INDEX_COLUMNS = ("image", "mask", "split")
 
 
 class EvaluationError(ValueError):
@@ -106,23 +103,19 @@ class _Pair:
     mask: Path
 
 
-def _stem_index(files: Iterable[Path], root: Path) -> tuple[dict[str, Path], list[dict[str, str]]]:
-    """Files by stem; stems shared by several files are reported as problems and left out."""
-    by_stem: dict[str, list[Path]] = {}
-    for path in files:
-        by_stem.setdefault(path.stem, []).append(path)
-    index, problems = {}, []
-    for stem, paths in sorted(by_stem.items()):
-        if len(paths) > 1:
-            names = ", ".join(p.name for p in paths)
-            problems.append({
-                "name": stem,
-                "problem": f"several files in '{root}' share the stem '{stem}' ({names}); "
-                "keep one so the pairing is unambiguous",
-            })
-        else:
-            index[stem] = paths[0]
-    return index, problems
+def _duplicate_problems(duplicates: Sequence[Path]) -> list[dict[str, str]]:
+    """One problem per stem shared by several files of one folder."""
+    groups: dict[tuple[Path, str], list[Path]] = {}
+    for path in duplicates:
+        groups.setdefault((path.parent, path.stem), []).append(path)
+    return [
+        {
+            "name": stem,
+            "problem": f"several files in '{folder}' share the stem '{stem}' ({', '.join(p.name for p in paths)}); "
+            "keep one so the pairing is unambiguous",
+        }
+        for (folder, stem), paths in sorted(groups.items())
+    ]
 
 
 def _folder(path: PathLike, argument: str) -> Path:
@@ -132,75 +125,34 @@ def _folder(path: PathLike, argument: str) -> Path:
     return folder
 
 
-def pair_folders(
+def _pair_folders(
     source_dir: PathLike, masks_dir: PathLike, *, source_argument: str = "pred_dir", masks_argument: str = "gt_dir"
 ) -> tuple[list[_Pair], list[dict[str, str]], dict[str, list[str]]]:
-    """Pair the images of two folders by file stem.
+    """Pair the images of two folders by file stem (:func:`RMBG.data.index.pair_by_stem`).
 
     Returns:
-        ``(pairs, problems, orphans)``: the matched pairs (sorted by stem), ambiguous stems, and
+        ``(pairs, problems, orphans)``: the matched pairs, ambiguous stems, and
         ``{"predictions_without_mask": [...], "masks_without_prediction": [...]}`` (file names).
     """
     sources_root = _folder(source_dir, source_argument)
     masks_root = _folder(masks_dir, masks_argument)
-    sources, problems = _stem_index(list_images(sources_root), sources_root)
-    masks, mask_problems = _stem_index(list_images(masks_root), masks_root)
-    problems.extend(mask_problems)
-    pairs = [_Pair(stem, sources[stem], masks[stem]) for stem in sorted(sources.keys() & masks.keys())]
+    pairing = pair_by_stem(list_images(sources_root), list_images(masks_root))
+    pairs = sorted((_Pair(source.stem, source, mask) for source, mask in pairing.pairs), key=lambda pair: pair.name)
     orphans = {
-        "predictions_without_mask": sorted(sources[stem].name for stem in sources.keys() - masks.keys()),
-        "masks_without_prediction": sorted(masks[stem].name for stem in masks.keys() - sources.keys()),
+        "predictions_without_mask": sorted(path.name for path in pairing.orphan_images),
+        "masks_without_prediction": sorted(path.name for path in pairing.orphan_masks),
     }
-    return pairs, problems, orphans
+    return pairs, _duplicate_problems(pairing.duplicates), orphans
 
 
-def read_index(path: PathLike, *, split: str | None = None) -> tuple[list[_Pair], list[dict[str, str]]]:
-    """The (image, mask) pairs of an index CSV, paths resolved against the CSV's folder.
-
-    Args:
-        path: CSV with columns ``image``, ``mask`` and (to filter) ``split``.
-        split: keep only the rows of this split.
-
-    Returns:
-        ``(pairs, problems)``; a row with an empty path is a problem, not an exception.
-
-    Raises:
-        FileNotFoundError: the CSV does not exist.
-        ValueError: a required column is missing, or ``split`` matches no row.
-    """
-    index_path = Path(path)
-    if not index_path.is_file():
-        raise FileNotFoundError(
-            f"data: index CSV '{index_path}' does not exist; pass a CSV file or (images_dir, masks_dir)"
-        )
-    with open(index_path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = [column.strip() for column in (reader.fieldnames or [])]
-        records = [{(key or "").strip(): (value or "").strip() for key, value in record.items()} for record in reader]
-    required = ["image", "mask"] + (["split"] if split is not None else [])
-    missing = [column for column in required if column not in columns]
-    if missing:
-        hint = " (needed because split= was given)" if missing == ["split"] else ""
-        raise ValueError(
-            f"data: index CSV '{index_path}' lacks the column(s) {missing}{hint}; found {columns}, "
-            f"expected {list(INDEX_COLUMNS)}"
-        )
-    if split is not None:
-        present = sorted({record["split"] for record in records})
-        records = [record for record in records if record["split"] == split]
-        if not records:
-            raise ValueError(f"split: {split!r} matches no row of '{index_path}'; splits present: {present}")
-    root = index_path.parent
-    pairs, problems = [], []
-    for line, record in enumerate(records, start=2):
-        image, mask = record["image"], record["mask"]
-        name = image or f"{index_path.name}:{line}"
-        if not image or not mask:
-            problem = f"row {line} of '{index_path.name}' has an empty image or mask path"
-            problems.append({"name": name, "problem": problem})
-            continue
-        pairs.append(_Pair(name, root / image, root / mask))
-    return pairs, problems
+def _index_pairs(path: PathLike, split: str | None) -> tuple[list[_Pair], list[dict[str, str]]]:
+    """The (photo, mask) pairs of an index CSV (:func:`RMBG.data.index.read_index`); a row with an
+    empty path is a problem, not an exception."""
+    if split is not None and not isinstance(split, str):
+        raise TypeError(f"split: expected one split name, got {split!r}")
+    index = read_index(path, split)
+    pairs = [_Pair(row.image, row.image_path, row.mask_path) for row in index.rows]
+    return pairs, [{"name": problem.name, "problem": problem.problem} for problem in index.problems]
 
 
 def _resolve_data(
@@ -212,13 +164,13 @@ def _resolve_data(
             raise ValueError(
                 f"data: '{data}' is a folder; pass an index CSV, or the tuple (images_dir, masks_dir)"
             )
-        pairs, problems = read_index(data, split=split)
+        pairs, problems = _index_pairs(data, split)
         return pairs, problems, {}
     if isinstance(data, Sequence) and len(data) == 2:
         if split is not None:
             raise ValueError(f"split: {split!r} only applies to an index CSV, not to (images_dir, masks_dir)")
-        pairs, problems, orphans = pair_folders(data[0], data[1], source_argument="data[0] (images_dir)",
-                                                masks_argument="data[1] (masks_dir)")
+        pairs, problems, orphans = _pair_folders(data[0], data[1], source_argument="data[0] (images_dir)",
+                                                 masks_argument="data[1] (masks_dir)")
         return pairs, problems, {
             "images_without_mask": orphans["predictions_without_mask"],
             "masks_without_image": orphans["masks_without_prediction"],
@@ -322,17 +274,17 @@ def evaluate_predictions(
     if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
         if split is not None:
             raise ValueError(f"split: {split!r} only applies to an index CSV, not to a masks folder")
-        pairs, problems, orphans = pair_folders(predictions_root, data, masks_argument="data (masks folder)")
+        pairs, problems, orphans = _pair_folders(predictions_root, data, masks_argument="data (masks folder)")
     else:
         if isinstance(data, (str, os.PathLike)):
-            index_pairs, problems = read_index(data, split=split)
+            index_pairs, problems = _index_pairs(data, split)
         elif isinstance(data, Sequence) and len(data) == 2:
             return evaluate_predictions(pred_dir, data[1], out_dir, split=split, method=name, with_hce=with_hce,
                                         plots=plots, progress=progress)
         else:
             raise TypeError(f"data: expected a masks folder, an index CSV or (images_dir, masks_dir), got {data!r}")
-        predictions, stem_problems = _stem_index(list_images(predictions_root), predictions_root)
-        problems.extend(stem_problems)
+        predictions, duplicates = files_by_stem(list_images(predictions_root))
+        problems.extend(_duplicate_problems(duplicates))
         pairs, used = [], set()
         missing = []
         for entry in index_pairs:

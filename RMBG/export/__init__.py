@@ -125,9 +125,9 @@ def export_model(
         )
     if rembg and format != "onnx":
         raise ValueError(f"rembg: the rembg layout is an ONNX file, got format {format!r}; use --format onnx")
-    from RMBG.inference.remover import load_model
+    from RMBG.registry import load_model
 
-    keras_model = load_model(model)
+    keras_model = load_model(model, task=None)
     if format == "onnx":
         from RMBG.export.onnx_export import export_onnx
 
@@ -187,9 +187,9 @@ def measure_parity(path: str | os.PathLike, model: Any, photos: list[str | os.Pa
     import numpy as np
 
     from RMBG.inference.image_io import load_image
-    from RMBG.inference.remover import load_model
+    from RMBG.registry import load_model
 
-    keras_model = load_model(model)
+    keras_model = load_model(model, task=None)
     metadata = read_metadata(path)
     height, width = keras_model.converter.image_size
     images = np.stack([cv2.resize(load_image(p), (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32)

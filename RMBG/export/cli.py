@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from RMBG.tracking.commands import tracked_command
+from RMBG.tracking.options import add_tracking_arguments
+
 
 def register(subparsers) -> None:
     """Add the ``export`` command."""
@@ -25,9 +28,11 @@ def register(subparsers) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument("--check", type=Path, default=None, metavar="PHOTOS",
                         help="then compare the export with the Keras model on the photos of this folder (max/mean |diff|, IoU, NaN)")
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run_export)
 
 
+@tracked_command("export")
 def run_export(args: argparse.Namespace) -> int:
     """Run ``export``; returns the exit code."""
     from RMBG.export import FORMAT_SUFFIXES, export_model, read_metadata

@@ -1,26 +1,31 @@
-"""Inference backends: what runs the model inside :class:`~RMBG.inference.remover.Remover`.
+"""What runs the model inside :class:`~RMBG.inference.remover.Remover`: one dispatch, three kinds.
 
-A backend takes a batch of photos already resized to the model's size, ``(N, h, w, 3)`` float32
-pixel values in [0, 255], and returns masks ``(N, h, w)`` in [0, 1]. The Keras backend is here;
-the exported ones (onnxruntime, TFLite) register themselves from :mod:`RMBG.export.backends`.
+* ``auto`` (default), ``onnxruntime``, ``openvino``: the TensorFlow-free runtime
+  (:mod:`RMBG.runtime`): the model's exported artefact, prepared once. ``auto`` given a Keras
+  model object in memory runs it with Keras (TensorFlow is loaded already).
+* ``keras``: the Keras model itself through one traced ``tf.function`` (imports TensorFlow).
+* ``tflite``: an exported ``.tflite`` on the TFLite interpreter in TensorFlow.
+
+Every predictor takes a batch of photos already resized to the model's size, ``(N, h, w, 3)``
+float32 pixel values in [0, 255], and returns masks ``(N, h, w)`` in [0, 1]; it exposes
+``image_size`` (or ``None``: any size) and ``interpolation``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable
+import logging
+import os
+from typing import Any
 
 import numpy as np
 
-BACKENDS: dict[str, Callable[[Any], Any]] = {}
+from RMBG.runtime.engines import PRECISIONS, THREAD_SCHEMES
+from RMBG.runtime.select import BACKENDS as RUNTIME_BACKENDS
 
-#: Modules that register further backends when imported.
-_BACKEND_MODULES = ("RMBG.export.backends",)
+log = logging.getLogger(__name__)
 
-
-def register_backend(name: str, factory: Callable[[Any], Any]) -> None:
-    """Make ``factory(model)`` available as ``backend=name``."""
-    BACKENDS[name] = factory
+#: Every ``backend=`` value, the default first.
+BACKENDS = (*RUNTIME_BACKENDS, "keras", "tflite")
 
 
 class KerasBackend:
@@ -28,11 +33,13 @@ class KerasBackend:
 
     name = "keras"
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, *, threads: int | None = None):
         import tensorflow as tf
 
-        from RMBG.inference.remover import load_model
+        from RMBG.registry import load_model
 
+        if threads is not None:  # must happen before TensorFlow runs its first op
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
         self.model = load_model(model)
         converter = getattr(self.model, "converter", None)
         if converter is None:
@@ -50,14 +57,71 @@ class KerasBackend:
         return self._predict(np.ascontiguousarray(batch, dtype=np.float32)).numpy()[..., 0]
 
 
-register_backend("keras", KerasBackend)
+class TFLiteBackend:
+    """Runs an exported segmenter ``.tflite`` with the TFLite (LiteRT) interpreter in TensorFlow.
+
+    Args:
+        model: a ``.tflite`` file exported by RMBG, or a registry name / ``.keras`` path / Segmenter
+            (exported once into the cache, float32).
+        threads: interpreter threads (``None``: one per CPU core).
+    """
+
+    name = "tflite"
+
+    def __init__(self, model: Any, *, threads: int | None = None):
+        from RMBG.export.cache import exported_file, segmenter_metadata
+        from RMBG.export.tflite_export import TFLiteRunner
+
+        self.path = exported_file(model, "tflite")
+        self.metadata = segmenter_metadata(self.path, self.name)
+        self.image_size = tuple(self.metadata["image_size"])
+        self.interpolation = self.metadata["interpolation"]
+        self.runner = TFLiteRunner(self.path, threads=threads)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Masks ``(N, h, w)`` for a batch ``(N, h, w, 3)`` of float32 pixel values [0, 255]."""
+        return self.runner(batch)[..., 0]
 
 
-def make_backend(name: str, model: Any):
-    """Instantiate backend ``name`` for ``model``; an unknown name raises listing the valid ones."""
-    if name not in BACKENDS:
-        for module in _BACKEND_MODULES:  # imported on demand: they pull in onnxruntime / TFLite
-            importlib.import_module(module)
-    if name not in BACKENDS:
-        raise ValueError(f"backend: expected one of {sorted(BACKENDS)}, got {name!r}")
-    return BACKENDS[name](model)
+def check_backend_options(backend: str, precision: str = "fp32", threads: int | None = None,
+                          scheme: str | None = None) -> None:
+    """Validate the options of :func:`make_predictor` without loading anything.
+
+    Raises:
+        ValueError: an unknown backend, precision or scheme, a non-positive thread count, or a
+            low precision on a backend that runs fp32 only.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads: expected a positive integer, got {threads!r}")
+    if scheme is not None and scheme not in THREAD_SCHEMES:
+        raise ValueError(f"scheme: expected one of {', '.join(THREAD_SCHEMES)}, got {scheme!r}")
+    if precision != "fp32" and backend not in ("auto", "openvino"):
+        raise ValueError(
+            f"precision: {precision} runs on OpenVINO only (--backend openvino or auto), got --backend {backend}"
+        )
+
+
+def make_predictor(model: Any, backend: str = "auto", *, precision: str = "fp32", threads: int | None = None,
+                   scheme: str | None = None):
+    """The predictor for ``model`` on ``backend`` (see the module doc).
+
+    Raises:
+        ValueError: see :func:`check_backend_options`; an unknown model.
+    """
+    check_backend_options(backend, precision, threads, scheme)
+    if backend == "auto" and precision == "fp32" and not isinstance(model, (str, os.PathLike)):
+        # A Keras model object is already in memory with TensorFlow loaded: exporting it now would
+        # cost more (tf2onnx, parity) than the runtime saves. Names and files go to the runtime.
+        log.info("backend auto -> keras (a Keras model object in memory; save it and pass the path for the runtime)")
+        backend = "keras"
+    if backend == "keras":
+        return KerasBackend(model, threads=threads)
+    if backend == "tflite":
+        return TFLiteBackend(model, threads=threads)
+    from RMBG.runtime import load_engine
+
+    return load_engine(model, backend, precision=precision, threads=threads, scheme=scheme)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from pathlib import Path
 def register(subparsers) -> None:
     from RMBG.inference.compose import FORMATS
     from RMBG.inference.postprocess import POSTPROCESSORS
+    from RMBG.registry import list_models
 
     parser = subparsers.add_parser(
         "remove",
@@ -17,25 +19,43 @@ def register(subparsers) -> None:
         description="Remove backgrounds. Outputs are PNG files named after the inputs; existing outputs are "
         "kept unless --overwrite. A bad file is reported and skipped; the exit code is 1 if any failed.",
     )
-    parser.add_argument("-i", "--input", required=True, type=Path, help="a photo or a folder of photos")
+    parser.add_argument("-i", "--input", required=True, type=Path, help="a photo or a folder of photos (--engine ray: also a .csv/.parquet manifest)")
     parser.add_argument("-o", "--output", type=Path, help="output folder (default: 'outputs' beside the input folder)")
-    # The help is static on purpose: listing the registry here would import TensorFlow for every
-    # command (4.8 s), also for `remove --backend onnxruntime`, which does not need it.
-    parser.add_argument("-m", "--model", default="u2netp", help="a pretrained segmentation model from `python -m RMBG models` (u2netp, u2net) or a .keras file (default u2netp)")
+    models = ", ".join(list_models(task="segmentation", pretrained=True))
+    parser.add_argument("-m", "--model", default="u2netp", help=f"a pretrained segmentation model ({models}), a .keras file or an RMBG .onnx file (default u2netp)")
+    parser.add_argument("--weights", type=Path, default=None, help="a local weight file in the model family's format (e.g. an InSPyReNet .pth) "
+                        "used instead of the official weights of --model (a registry name); runs with the Keras backend")
     parser.add_argument("-f", "--format", default="rgba", choices=FORMATS, help="output kind (default rgba cutout)")
     parser.add_argument("--bg-color", default=None, help="background for --format color: '#RRGGBB', 'r,g,b' or a name")
     parser.add_argument("--threshold", type=float, default=None, help="binarise the mask at this value in (0, 1)")
     parser.add_argument("--batch-size", type=int, default=4, help="photos per model call (default 4)")
-    parser.add_argument("--backend", default="keras", help="inference backend: keras, onnxruntime, tflite (default keras)")
+    parser.add_argument("--backend", default="auto", help="inference engine: auto (default: the fastest installed TensorFlow-free "
+                        "engine whose masks matched Keras fp32 when the model was prepared), onnxruntime, openvino, keras, tflite")
+    parser.add_argument("--precision", default="fp32", help="fp32 (default); bf16 or fp16 are opt-in (OpenVINO, CPUs with native support; masks drift, the measured cost is logged)")
+    parser.add_argument("--threads", type=int, default=None, help="cores for the model (default: all)")
     parser.add_argument("--post", default="none", choices=sorted(POSTPROCESSORS), help="mask post-processing (default none)")
     parser.add_argument("--trimap-threshold", type=float, default=None, help="trimap confidence t in (0.5, 1): foreground above t, background below 1 - t (default: the preset's)")
     parser.add_argument("--trimap-dilation", type=int, default=None, help="trimap band outside the edge, square side in px (default: the preset's)")
     parser.add_argument("--trimap-erosion", type=int, default=None, help="trimap band inside the edge, square side in px (default: the preset's)")
+    parser.add_argument("--post-weights", type=Path, default=None, help="--post fba: an FBA checkpoint (.pth, the official "
+                        "resnet50_GN_WS layout, e.g. fine-tuned) used instead of the official fba_matting weights")
     parser.add_argument("--foreground-estimation", action=argparse.BooleanOptionalAction, default=None, help="estimate halo-free foreground colours (default: on for trimap-cf, matting-net, refine+matting)")
     parser.add_argument("-r", "--recursive", action="store_true", help="include sub-folders (their structure is kept)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     parser.add_argument("--workers", type=int, default=2, help="threads for decoding and for writing (default 2)")
+    from RMBG.distributed.cli import add_arguments as add_engine_arguments
+
+    add_engine_arguments(parser)  # --engine local|ray, --ray-address, --actors, --results
     parser.set_defaults(func=run_remove)
+
+    prepare = subparsers.add_parser(
+        "prepare", help="build a model's runtime artefact ahead of time (ONNX exported from Keras, parity measured)",
+        description="Export the model once into the runtime cache ($RMBG_HOME/runtime) and measure every installed "
+        "engine against Keras fp32 on the probe photos; later `remove` runs start without TensorFlow.",
+    )
+    prepare.add_argument("model", nargs="+", help=f"registry names ({models}, ...) or .keras files")
+    prepare.add_argument("--rebuild", action="store_true", help="build again even if a valid artefact exists")
+    prepare.set_defaults(func=run_prepare)
 
     samples = subparsers.add_parser("samples", help="fill an empty folder with sample photos shipped by scikit-image")
     samples.add_argument("folder", type=Path)
@@ -48,7 +68,155 @@ def default_output(input_path: Path) -> Path:
     return folder.parent / "outputs" if folder.name == "images" else folder / "outputs"
 
 
+#: Post-processors that make a trimap from the mask (so the --trimap-* options apply to them).
+_TRIMAP_POSTS = ("trimap-cf", "matting-net", "refine+matting", "fba")
+#: Model files a path may name, besides .keras (exported by ``python -m RMBG export``).
+_EXPORTED_SUFFIXES = (".onnx", ".tflite")
+
+
+def _check_model(model: str) -> None:
+    """``--model``: a pretrained segmentation model of the registry, a Keras 3 file or an exported file.
+
+    Checked without TensorFlow: a ``.keras`` file must be a zip archive holding ``config.json``.
+    """
+    from RMBG.registry import check_keras_file, check_task, list_models
+
+    path = Path(model)
+    if path.suffix.lower() == ".keras":
+        check_keras_file(path)
+        return
+    if path.suffix.lower() in _EXPORTED_SUFFIXES:
+        if not path.is_file():
+            raise ValueError(f"model: no such file '{path}'")
+        return
+    if model not in list_models():
+        raise ValueError(
+            f"model: {model!r} is neither a registered model ({', '.join(list_models())}) nor a .keras file"
+        )
+    check_task(model, "segmentation")
+    if model not in list_models(pretrained=True):
+        raise ValueError(
+            f"model: {model!r} has no pretrained weights; train it (python -m RMBG train) and pass the .keras "
+            f"checkpoint, or use one of {', '.join(list_models(task='segmentation', pretrained=True))}"
+        )
+
+
+def _check_output_folder(output: Path) -> None:
+    """``-o``: an existing writable folder, or a path whose nearest existing ancestor is one."""
+    if output.exists():
+        if not output.is_dir():
+            raise ValueError(f"output: '{output}' exists and is not a folder; pass a folder for the cutouts")
+        if not os.access(output, os.W_OK | os.X_OK):
+            raise ValueError(f"output: the folder '{output}' is not writable; choose another -o")
+        return
+    ancestor = output.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"output: '{output}' cannot be created: '{ancestor}' is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"output: '{output}' cannot be created: the folder '{ancestor}' is not writable")
+
+
+def _positive(value: int | None, flag: str) -> None:
+    if value is not None and value < 1:
+        raise ValueError(f"{flag}: expected a positive integer, got {value}")
+
+
+def validate_remove_args(args: argparse.Namespace) -> None:
+    """Check every option of ``remove`` before anything is loaded (no TensorFlow, no model, well
+    under a second). Cheap checks come first, the model (registry or file) last.
+
+    Raises:
+        ValueError: the first unusable option; the message names the flag, the value and the fix.
+    """
+    import math
+
+    from RMBG.inference.backends import check_backend_options
+    from RMBG.inference.compose import parse_color
+
+    if not args.input.exists():
+        raise ValueError(f"input: '{args.input}' does not exist; pass a photo or a folder of photos")
+    if not os.access(args.input, os.R_OK | (os.X_OK if args.input.is_dir() else 0)):
+        raise ValueError(f"input: '{args.input}' is not readable")
+    _check_output_folder(args.output or default_output(args.input))
+    if args.threshold is not None and not (math.isfinite(args.threshold) and 0.0 < args.threshold < 1.0):
+        raise ValueError(f"--threshold: expected a number in (0, 1), e.g. 0.5, got {args.threshold}")
+    if args.bg_color is not None:
+        try:
+            parse_color(args.bg_color)
+        except ValueError as error:
+            raise ValueError(f"--bg-color: {str(error).split(': ', 1)[-1]}") from None
+        if args.format != "color":
+            raise ValueError(
+                f"--bg-color: applies to --format color only, got --format {args.format}; "
+                "drop --bg-color or add --format color"
+            )
+    _positive(args.batch_size, "--batch-size")
+    _positive(args.workers, "--workers")
+    _positive(getattr(args, "threads", None), "--threads")
+    try:
+        check_backend_options(args.backend, getattr(args, "precision", "fp32"), getattr(args, "threads", None))
+    except ValueError as error:  # its messages start with the option's name: make it the flag
+        raise ValueError(f"--{error}") from None
+    trimap_options = {"--trimap-threshold": args.trimap_threshold, "--trimap-dilation": args.trimap_dilation,
+                      "--trimap-erosion": args.trimap_erosion}
+    given = [flag for flag, value in trimap_options.items() if value is not None]
+    if given and args.post not in _TRIMAP_POSTS:
+        raise ValueError(f"{given[0]}: applies to --post {', '.join(_TRIMAP_POSTS)} only, got --post {args.post}")
+    if args.foreground_estimation is not None and args.post == "none":
+        raise ValueError("--foreground-estimation: applies to a --post other than none (it has no effect on a plain mask)")
+    if args.trimap_threshold is not None and not (math.isfinite(args.trimap_threshold) and 0.5 < args.trimap_threshold < 1.0):
+        raise ValueError(
+            f"--trimap-threshold: expected a confidence in (0.5, 1), e.g. 0.9 (foreground above it, background "
+            f"below 1 - it), got {args.trimap_threshold}"
+        )
+    for flag in ("--trimap-dilation", "--trimap-erosion"):
+        if trimap_options[flag] is not None and trimap_options[flag] < 0:
+            raise ValueError(f"{flag}: expected a square side in pixels >= 0 (0 disables it), got {trimap_options[flag]}")
+    post_weights = getattr(args, "post_weights", None)
+    if post_weights is not None:
+        if args.post != "fba":
+            raise ValueError(f"--post-weights: applies to --post fba only, got --post {args.post}")
+        if not post_weights.is_file():
+            raise ValueError(f"--post-weights: no such file '{post_weights}'; pass an FBA checkpoint (.pth)")
+    _check_model(args.model)
+    _check_weights(args)
+    from RMBG.distributed.cli import check_args as check_engine_args
+
+    check_engine_args(args)
+
+
+def _check_weights(args: argparse.Namespace) -> None:
+    """``--weights``: an existing file, for a registry model name (a file model has its weights)."""
+    weights = getattr(args, "weights", None)
+    if weights is None:
+        return
+    if Path(args.model).suffix.lower() in (".keras", *_EXPORTED_SUFFIXES):
+        raise ValueError(f"--weights: applies to a registry model name, but --model is the file '{args.model}', which holds its own weights")
+    if not weights.is_file():
+        raise ValueError(f"--weights: no such file '{weights}'; pass the path of a checkpoint of {args.model}")
+    if args.backend not in ("auto", "keras"):
+        raise ValueError(f"--weights: runs with --backend keras (or auto), got --backend {args.backend}; export the model first "
+                         "(python -m RMBG export) to use another engine")
+
+
 def run_remove(args: argparse.Namespace) -> int:
+    """Validate, then remove. Exit status: 0 done, 1 some files failed, 2 unusable options,
+    130 interrupted (SIGINT: the outputs being written are finished, the summary is printed)."""
+    try:
+        validate_remove_args(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"python -m RMBG remove: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _remove(args)
+    except KeyboardInterrupt:  # while the model loads, or a second Ctrl-C while outputs were finishing
+        print("python -m RMBG remove: interrupted", file=sys.stderr)
+        return 130
+
+
+def _remove(args: argparse.Namespace) -> int:
     from RMBG.inference.remover import Remover
 
     output = args.output or default_output(args.input)
@@ -57,13 +225,43 @@ def run_remove(args: argparse.Namespace) -> int:
         "trimap_erosion": args.trimap_erosion, "foreground_estimation": args.foreground_estimation,
     }
     post_options = {key: value for key, value in options.items() if value is not None}  # only what was asked
-    remover = Remover(args.model, backend=args.backend, batch_size=args.batch_size, post=args.post, post_options=post_options)
+    if getattr(args, "post_weights", None) is not None:
+        post_options["fba_model"] = str(args.post_weights)
+    if getattr(args, "engine", "local") == "ray":
+        from RMBG.distributed.cli import run as run_on_ray
+
+        return run_on_ray(args, output, post_options)
+    model = args.model
+    if getattr(args, "weights", None) is not None:
+        from RMBG.registry import create_model
+
+        model = create_model(args.model, weights=args.weights)  # strict import; a Keras model object runs on Keras
+    remover = Remover(model, backend=args.backend, precision=args.precision, threads=args.threads,
+                      batch_size=args.batch_size, post=args.post, post_options=post_options)
     report = remover.process_folder(
         args.input, output, recursive=args.recursive, format=args.format, bg_color=args.bg_color,
         threshold=args.threshold, overwrite=args.overwrite, workers=args.workers,
     )
-    print(f"{args.input} -> {output}: {report.summary()}", file=sys.stderr if report.failed else sys.stdout)
-    return 0 if report.ok else 1
+    print(f"{args.input} -> {output}: {report.summary()}", file=sys.stderr if not report.ok else sys.stdout)
+    return 130 if report.interrupted else 0 if report.ok else 1
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from RMBG.runtime import prepare
+    from RMBG.runtime.select import choose_engine
+
+    for model in args.model:
+        artefact = prepare(model, rebuild=args.rebuild)
+        engine, reason = choose_engine(artefact)
+        print(f"{model}: {artefact.path} (auto -> {reason})")
+        for name, precisions in artefact.parity.items():
+            for precision, entry in precisions.items():
+                if "error" in entry:
+                    print(f"  {name} {precision}: failed: {entry['error']}")
+                else:
+                    print(f"  {name} {precision}: IoU vs Keras fp32 min {entry['iou_min']:.4f} mean {entry['iou_mean']:.4f}, "
+                          f"max |diff| {entry['max_abs']:.2e}, {entry['ms_per_image']:.0f} ms/image")
+    return 0
 
 
 def run_samples(args: argparse.Namespace) -> int:

@@ -40,6 +40,28 @@ def parse_color(value: str | Sequence[int] | None, *, default=(255, 255, 255)) -
     )
 
 
+def check_compose_options(format: str, bg_color=None, threshold: float | None = None) -> None:
+    """Validate the output options of :func:`compose` before any work starts.
+
+    Raises:
+        ValueError: an unknown ``format``; a ``bg_color`` that does not parse, or given for a format
+            other than ``"color"`` (it would be ignored); a ``threshold`` that is not a number in (0, 1).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
+    if bg_color is not None:
+        parse_color(bg_color)
+        if format != "color":
+            raise ValueError(
+                f"bg_color: it applies to format 'color' only, and format is {format!r}; "
+                "drop the background colour or choose format 'color'"
+            )
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
+                or not 0.0 < float(threshold) < 1.0:  # also refuses NaN
+            raise ValueError(f"threshold: expected a number in (0, 1), e.g. 0.5, got {threshold!r}")
+
+
 def checkerboard(height: int, width: int, cell: int = 16) -> np.ndarray:
     """The grey checkerboard that shows transparency."""
     rows = (np.arange(height) // cell)[:, None]

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -24,10 +25,15 @@ from RMBG.atomic import atomic_write_bytes
 ImageSource = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
 
 #: File name extensions treated as images when scanning folders.
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
 
 #: Default pixel cap: 24 MP phone photos pass with room to spare; decompression bombs do not.
 DEFAULT_MAX_PIXELS = 120_000_000
+
+#: The only Pillow decoders that ever see a file's bytes (``Image.open(formats=...)``): the
+#: documented formats. Camera MPO files open through the JPEG decoder; EPS (which Pillow hands to
+#: Ghostscript), TGA, PCX, ICO and the other Pillow formats are refused as unrecognised.
+DECODE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 
 
 class ImageReadError(ValueError):
@@ -74,11 +80,11 @@ def _open_pil(source: ImageSource, max_pixels: int) -> Image.Image:
         try:
             # PIL's global limit is left alone (changing it is not thread-safe); our own, lower
             # cap is checked below. PIL refuses past twice its limit (about 179 MP) by itself.
-            image = Image.open(handle)
+            image = Image.open(handle, formats=DECODE_FORMATS)
         except Image.DecompressionBombError as error:
             raise ImageReadError(name, f"too many pixels: {error}") from None
         except UnidentifiedImageError:
-            raise ImageReadError(name, "not a recognised image format (corrupt, or not an image)") from None
+            raise ImageReadError(name, "not a recognised image format (corrupt, or not JPEG, PNG, WebP, BMP, TIFF or GIF)") from None
         except OSError as error:
             raise ImageReadError(name, f"cannot open it ({error})") from None
     width, height = image.size
@@ -96,10 +102,149 @@ def _open_pil(source: ImageSource, max_pixels: int) -> Image.Image:
         message = str(error)
         if "truncated" in message:
             message = f"the file is truncated ({message})"
+        elif "broken data stream" in message:
+            message = f"corrupt image data ({message})"
         raise ImageReadError(name, message) from None
     except (ValueError, SyntaxError) as error:  # PIL raises these for some corrupt headers
         raise ImageReadError(name, f"corrupt image data ({error})") from None
+    if image.format in ("JPEG", "MPO") and not isinstance(source, Image.Image):
+        # Pillow silences libjpeg's warnings: a JPEG whose entropy-coded data is damaged decodes
+        # "successfully" with grey or garbled areas. Its marker structure gives the damage away.
+        data = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(os.fspath(source)).read_bytes()
+        problem = jpeg_structure_problem(data)
+        if problem is not None:
+            raise ImageReadError(name, f"corrupt JPEG data: {problem}; the decoded picture would be damaged") from None
     return image
+
+
+#: JPEG markers without a length field (TEM, RST0-7, SOI, EOI).
+_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8), 0xD8, 0xD9})
+
+
+def _entropy_end(data: bytes, start: int, restart_interval: int) -> tuple[int, str | None]:
+    """Where the entropy-coded data of a scan starting at ``start`` ends (the offset of the marker
+    that ends it), or the problem found in it (a restart marker out of sequence or not expected)."""
+    expected = 0
+    position = start
+    while True:
+        found = data.find(b"\xff", position)
+        if found < 0 or found + 1 >= len(data):
+            return len(data), "premature end of the file inside the compressed data (no end-of-image marker)"
+        following = data[found + 1]
+        if following == 0x00:  # a stuffed 0xFF data byte
+            position = found + 2
+        elif following == 0xFF:  # fill bytes before a marker
+            position = found + 1
+        elif 0xD0 <= following <= 0xD7:
+            if restart_interval == 0:
+                return found, f"restart marker RST{following - 0xD0} at byte {found} without a restart interval"
+            if following != 0xD0 + expected:
+                return found, f"found restart marker RST{following - 0xD0} instead of RST{expected} at byte {found}"
+            expected = (expected + 1) % 8
+            position = found + 2
+        else:
+            return found, None
+
+
+def jpeg_structure_problem(data: bytes) -> str | None:
+    """What is wrong with the marker structure of a JPEG stream, or ``None`` when it is sound.
+
+    Walks the segments from SOI to EOI: every segment must start with a marker, fit in the file
+    and be followed by the next marker; the compressed data of each scan may hold only stuffed
+    bytes and restart markers in sequence. These are the conditions under which libjpeg warns
+    ("Corrupt JPEG data: N extraneous bytes before marker", "premature end of data segment")
+    and fills the rest of the picture with grey. Data after EOI (camera trailers, MPO images)
+    is not examined.
+    """
+    size = len(data)
+    if data[:2] != b"\xff\xd8":
+        return "it does not start with the start-of-image marker"
+    position, restart_interval = 2, 0
+    while True:
+        if position >= size:
+            return "premature end of the file (no end-of-image marker)"
+        if data[position] != 0xFF:
+            following = data.find(b"\xff", position)
+            extra = (following if following >= 0 else size) - position
+            return f"{extra} extraneous bytes before a marker at byte {position}"
+        while position < size and data[position] == 0xFF:
+            position += 1
+        if position >= size:
+            return "premature end of the file (no end-of-image marker)"
+        marker = data[position]
+        position += 1
+        if marker == 0xD9:
+            return None
+        if marker in _STANDALONE_MARKERS or marker == 0x00:
+            return f"unexpected marker 0x{marker:02X} at byte {position - 2}"
+        if position + 2 > size:
+            return "premature end of the file inside a segment header"
+        length = int.from_bytes(data[position:position + 2], "big")
+        if length < 2 or position + length > size:
+            return f"segment 0x{marker:02X} at byte {position - 2} claims {length} bytes, past the end of the file"
+        if marker == 0xDD and length >= 4:  # DRI: the restart interval
+            restart_interval = int.from_bytes(data[position + 2:position + 4], "big")
+        position += length
+        if marker == 0xDA:  # SOS: compressed data follows, up to the next real marker
+            position, problem = _entropy_end(data, position, restart_interval)
+            if problem is not None:
+                return problem
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+
+
+def _float_tiff(source: ImageSource, name: str, max_pixels: int) -> np.ndarray | None:
+    """A float TIFF that Pillow cannot open (RGB or RGBA with 32/64-bit float samples), decoded
+    with OpenCV as ``HxWxC`` float (RGB order); ``None`` when ``source`` is not such a TIFF.
+
+    The size is read from the first image directory and checked against ``max_pixels`` before
+    anything is decoded.
+
+    Raises:
+        ImageReadError: a float TIFF that is too large or that OpenCV cannot decode either.
+    """
+    from PIL import TiffImagePlugin
+
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            with open(os.fspath(source), "rb") as handle:
+                data = handle.read(4)
+                if data not in _TIFF_MAGIC:
+                    return None
+                data += handle.read()
+        except OSError:
+            return None  # missing, a folder, unreadable: the original error says so
+    else:
+        return None
+    if data[:4] not in _TIFF_MAGIC:
+        return None
+    try:
+        directory = TiffImagePlugin.ImageFileDirectory_v2(data[:8])
+        handle = io.BytesIO(data)
+        handle.seek(directory.next)
+        directory.load(handle)
+        width, height = int(directory[256]), int(directory[257])
+        sample_format = directory.get(339, (1,))
+    except (KeyError, ValueError, TypeError, OSError, SyntaxError):
+        return None  # not a TIFF directory we can read: keep the original error
+    if 3 not in (sample_format if isinstance(sample_format, tuple) else (sample_format,)):
+        return None  # not float samples: Pillow's refusal stands
+    if width * height > max_pixels:
+        raise ImageReadError(
+            name, f"{width}x{height} = {width * height / 1e6:.1f} MP exceeds the limit of {max_pixels / 1e6:.0f} MP "
+            "(pass a larger max_pixels if the file is genuine)",
+        )
+    import cv2
+
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.shape[:2] != (height, width):
+        raise ImageReadError(name, f"unsupported: a {width}x{height} float TIFF that neither Pillow nor OpenCV decodes")
+    if decoded.ndim == 3 and decoded.shape[2] in (3, 4):
+        decoded = decoded[..., [2, 1, 0] + ([3] if decoded.shape[2] == 4 else [])]  # OpenCV is BGR(A)
+    return decoded
 
 
 def _high_depth_to_uint8(array: np.ndarray) -> np.ndarray:
@@ -179,7 +324,14 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise TypeError(
             f"image: expected a path, bytes, PIL.Image or numpy array, got {type(source).__name__}"
         )
-    return _pil_to_rgb_array(_open_pil(source, max_pixels), name)
+    try:
+        image = _open_pil(source, max_pixels)
+    except ImageReadError:
+        array = _float_tiff(source, name, max_pixels)  # RGB float TIFF: Pillow has no mode for it
+        if array is None:
+            raise
+        return _array_to_rgb(array, name)
+    return _pil_to_rgb_array(image, name)
 
 
 def load_mask(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -201,7 +353,13 @@ def load_mask(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
         if np.issubdtype(array.dtype, np.floating):
             return np.clip(array.astype(np.float32), 0.0, 1.0)
         return _high_depth_to_uint8(array).astype(np.float32) / 255.0
-    image = _open_pil(source, max_pixels)
+    try:
+        image = _open_pil(source, max_pixels)
+    except ImageReadError:
+        array = _float_tiff(source, name, max_pixels)
+        if array is None:
+            raise
+        return load_mask(array, max_pixels=max_pixels)
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return _high_depth_to_uint8(np.asarray(image)).astype(np.float32) / 255.0
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -213,20 +371,89 @@ def load_mask(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
-def list_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
-    """Image files in ``folder`` (sorted), by extension, skipping hidden files.
+@dataclass
+class FolderScan:
+    """What :func:`scan_images` found.
+
+    Attributes:
+        images: image files (sorted), by extension (:data:`IMAGE_EXTENSIONS`), hidden files left out.
+        not_images: other (non-hidden) files, skipped for their type.
+        skipped_folders: ``(folder, reason)`` for sub-folders not entered: symbolic links (not
+            followed, so a link cannot loop or leave the tree), unreadable folders, excluded ones.
+    """
+
+    images: list[Path] = field(default_factory=list)
+    not_images: list[Path] = field(default_factory=list)
+    skipped_folders: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def scan_images(
+    folder: str | os.PathLike, *, recursive: bool = False, exclude: Sequence[str | os.PathLike] = ()
+) -> FolderScan:
+    """The image files of ``folder`` (and, with ``recursive``, of its sub-folders), and what was skipped.
+
+    Args:
+        folder: the folder to scan.
+        recursive: enter sub-folders.
+        exclude: folders not to enter (e.g. an output folder inside the input), reported as skipped.
 
     Raises:
         FileNotFoundError: ``folder`` does not exist or is not a folder.
+        PermissionError: ``folder`` itself cannot be read.
     """
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"input folder '{root}' does not exist or is not a folder")
-    pattern = root.rglob("*") if recursive else root.glob("*")
-    return sorted(
-        p for p in pattern
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
+    excluded = {Path(path).resolve() for path in exclude}
+    scan = FolderScan()
+    pending = [root]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                listing = sorted(entries, key=lambda entry: entry.name)
+        except OSError as error:
+            if current == root:
+                raise PermissionError(f"input folder '{root}' cannot be read ({error.strerror or error})") from None
+            scan.skipped_folders.append((Path(current), f"cannot be read ({error.strerror or error})"))
+            continue
+        for entry in listing:
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not recursive:
+                    continue
+                if entry.is_symlink():
+                    scan.skipped_folders.append((path, "a symbolic link to a folder: not followed (pass its target with -i to include it)"))
+                elif path.resolve() in excluded:
+                    scan.skipped_folders.append((path, "the output folder: not read as input"))
+                else:
+                    pending.append(path)
+            elif entry.name.startswith("."):
+                continue
+            elif path.suffix.lower() in IMAGE_EXTENSIONS:
+                if path.is_file():
+                    scan.images.append(path)
+                else:
+                    scan.not_images.append(path)  # a dangling link, a socket...
+            else:
+                scan.not_images.append(path)
+    scan.images.sort()
+    scan.not_images.sort()
+    scan.skipped_folders.sort()
+    return scan
+
+
+def list_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` (sorted), by extension, skipping hidden files (see :func:`scan_images`).
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist or is not a folder.
+    """
+    return scan_images(folder, recursive=recursive).images
 
 
 def _to_pil(image: np.ndarray | Image.Image) -> Image.Image:
@@ -240,8 +467,14 @@ def _to_pil(image: np.ndarray | Image.Image) -> Image.Image:
     return Image.fromarray(array)
 
 
-def encode_image(image: np.ndarray | Image.Image, format: str = "png", *, quality: int = 95) -> bytes:
-    """Encode an image to bytes. JPEG cannot hold alpha: an RGBA image raises rather than losing it."""
+def encode_image(
+    image: np.ndarray | Image.Image, format: str = "png", *, quality: int = 95, text: Mapping[str, str] | None = None,
+) -> bytes:
+    """Encode an image to bytes. JPEG cannot hold alpha: an RGBA image raises rather than losing it.
+
+    ``text``: PNG text chunks (``tEXt``, written before the image data so reading the header finds
+    them); ignored for other formats.
+    """
     pil = _to_pil(image)
     fmt = format.lower().lstrip(".")
     fmt = {"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt)
@@ -249,15 +482,25 @@ def encode_image(image: np.ndarray | Image.Image, format: str = "png", *, qualit
         raise ValueError("format='jpeg' cannot store transparency: use png or webp for RGBA cutouts, or give a background colour")
     buffer = io.BytesIO()
     options = {"quality": quality} if fmt in ("jpeg", "webp") else {"compress_level": 1} if fmt == "png" else {}
+    if fmt == "png" and text:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
+        options["pnginfo"] = info
     pil.save(buffer, format=fmt.upper(), **options)
     return buffer.getvalue()
 
 
-def save_image(path: str | os.PathLike, image: np.ndarray | Image.Image, *, quality: int = 95) -> Path:
+def save_image(
+    path: str | os.PathLike, image: np.ndarray | Image.Image, *, quality: int = 95, text: Mapping[str, str] | None = None,
+) -> Path:
     """Write ``image`` to ``path`` atomically (temporary file in the same folder, then rename).
 
     The format follows the extension. PNG is written with fast compression (level 1): output
-    encoding was the bottleneck of batch removal, and the files stay lossless.
+    encoding was the bottleneck of batch removal, and the files stay lossless; ``text`` adds PNG
+    text chunks (see :func:`encode_image`).
     """
-    data = encode_image(image, Path(path).suffix or ".png", quality=quality)
+    data = encode_image(image, Path(path).suffix or ".png", quality=quality, text=text)
     return atomic_write_bytes(path, data)

@@ -23,15 +23,16 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from RMBG.inference.compose import FORMATS, compose
+from RMBG.inference.compose import check_compose_options, compose
+from RMBG.inference.folder_plan import OUTPUT_MARKER, gather_inputs, gif_frames, plan_outputs
 from RMBG.inference.image_io import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
     ImageSource,
-    list_images,
     load_image,
     save_image,
 )
+from RMBG.inference.backends import make_predictor
 from RMBG.inference.postprocess import POSTPROCESSORS, postprocess
 
 log = logging.getLogger(__name__)
@@ -39,71 +40,54 @@ log = logging.getLogger(__name__)
 _CV2_INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
 
 
-def load_model(model: Any, *, task: str | None = "segmentation"):
-    """A Keras model from a registry name (pretrained), a ``.keras`` path, or a model object.
-
-    Args:
-        model: the name, path or model.
-        task: the registry task a name must have (``None``: any); background removal needs a
-            ``"segmentation"`` model, the matting post-processors ask for theirs.
-
-    Raises:
-        ValueError: an unknown name (lists the valid ones), or a name with no pretrained weights.
-        FileNotFoundError: a ``.keras`` path that does not exist.
-    """
-    import keras
-
-    from RMBG.registry import create_model, list_models
-
-    if isinstance(model, keras.Model):
-        return model
-    if not isinstance(model, (str, os.PathLike)):
-        raise TypeError(f"model: expected a registry name, a .keras path or a keras.Model, got {type(model).__name__}")
-    text = os.fspath(model)
-    if text.endswith(".keras"):
-        if not Path(text).is_file():
-            raise FileNotFoundError(f"model: no such file '{text}'")
-        import RMBG.models  # noqa: F401  (registers the custom layers before loading)
-
-        return keras.saving.load_model(text)
-    if text not in list_models():
-        raise ValueError(
-            f"model: {text!r} is neither a registered model ({', '.join(list_models())}) nor a .keras file"
-        )
-    if task is not None and text not in list_models(task=task):
-        from RMBG.registry import model_info
-
-        raise ValueError(
-            f"model: {text!r} is a {model_info(text).task} model, not a {task} model"
-            + (
-                f": it does not remove backgrounds by itself; use a segmentation model "
-                f"({', '.join(list_models(task='segmentation'))}) with --post instead"
-                if task == "segmentation" else ""
-            )
-        )
-    if text not in list_models(pretrained=True):
-        raise ValueError(
-            f"model: {text!r} has no pretrained weights; train it (python -m RMBG train) and pass the "
-            f".keras checkpoint, or use one of {', '.join(list_models(pretrained=True, task='segmentation'))}"
-        )
-    return create_model(text, pretrained=True)
-
-
 @dataclass
 class RemovalReport:
-    """What a folder run did."""
+    """What a folder run did.
+
+    Attributes:
+        written: outputs written.
+        skipped: inputs whose output existed (kept; ``overwrite`` redoes them).
+        failed: ``(input, reason)`` of inputs that could not be read or written.
+        not_images: files of the folder skipped for their type.
+        earlier_outputs: outputs of an earlier run found in the input folder, left out.
+        skipped_folders: ``(folder, reason)`` of sub-folders not entered.
+        notes: remarks on single inputs (e.g. an animated GIF whose first frame was used).
+        interrupted: the run was stopped (SIGINT) before every input was processed.
+        not_processed: inputs left undone by the interruption.
+    """
 
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    not_images: list[Path] = field(default_factory=list)
+    earlier_outputs: list[Path] = field(default_factory=list)
+    skipped_folders: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    not_processed: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        """Nothing failed and the run was not interrupted."""
+        return not self.failed and not self.interrupted
 
     def summary(self) -> str:
-        lines = [f"{len(self.written)} written, {len(self.skipped)} skipped (output exists; --overwrite to redo), {len(self.failed)} failed"]
+        """One line of counts, then one line per failure, skipped folder and note."""
+        parts = [f"{len(self.written)} written", f"{len(self.skipped)} skipped (output exists; --overwrite to redo)",
+                 f"{len(self.failed)} failed"]
+        if self.not_images:
+            parts.append(f"{len(self.not_images)} not images")
+        if self.earlier_outputs:
+            parts.append(f"{len(self.earlier_outputs)} earlier outputs left out")
+        if self.skipped_folders:
+            parts.append(f"{len(self.skipped_folders)} folders skipped")
+        head = ", ".join(parts)
+        if self.interrupted:
+            head = f"interrupted, {self.not_processed} not processed; {head}"
+        lines = [head]
         lines += [f"  FAILED {path}: {reason}" for path, reason in self.failed]
+        lines += [f"  SKIPPED FOLDER {path}: {reason}" for path, reason in self.skipped_folders]
+        lines += [f"  note: {note}" for note in sorted(self.notes)]
         return "\n".join(lines)
 
 
@@ -111,9 +95,12 @@ class Remover:
     """Predict masks and remove backgrounds with one model.
 
     Args:
-        model: a registry name (loaded with pretrained weights), a ``.keras`` path or a Keras model.
-        backend: ``"keras"`` (tf.function on the Keras model); exported backends are added by
-            :mod:`RMBG.export.backends`.
+        model: a registry name (pretrained weights), a ``.keras`` path, a Keras model or an RMBG
+            ``.onnx`` file.
+        backend: ``"auto"`` (the TensorFlow-free runtime's fastest engine that matches Keras fp32),
+            ``"onnxruntime"``, ``"openvino"``, ``"keras"`` or ``"tflite"`` (:mod:`RMBG.inference.backends`).
+        precision: ``"fp32"``; ``"bf16"``/``"fp16"`` opt-in on OpenVINO where the CPU supports it.
+        threads: cores for the model (``None``: all).
         batch_size: photos per model call in folder runs.
         post: post-processing of the mask (``"none"`` or a name from
             :data:`RMBG.inference.postprocess.POSTPROCESSORS`).
@@ -125,19 +112,19 @@ class Remover:
         self,
         model: Any = "u2netp",
         *,
-        backend: str = "keras",
+        backend: str = "auto",
+        precision: str = "fp32",
+        threads: int | None = None,
         batch_size: int = 4,
         post: str = "none",
         post_options: dict | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ):
-        if batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         if post not in POSTPROCESSORS:
             raise ValueError(f"post: expected one of {sorted(POSTPROCESSORS)}, got {post!r}")
-        from RMBG.inference.backends import make_backend
-
-        self.backend = make_backend(backend, model)
+        self.backend = make_predictor(model, backend, precision=precision, threads=threads)
         self.image_size = self.backend.image_size
         self.interpolation = _CV2_INTERPOLATION[self.backend.interpolation]
         self.batch_size = batch_size if self.image_size is not None else 1
@@ -195,24 +182,9 @@ class Remover:
         return self.finish(rgb, self.predict_masks([rgb])[0], format, bg_color=bg_color, threshold=threshold)
 
     # --- folders ---------------------------------------------------------------------------
-    def plan_outputs(
-        self, inputs: Sequence[Path], input_root: Path, output_dir: Path,
-    ) -> list[Path]:
-        """Output path of each input: ``<output_dir>/<relative folder>/<stem>.png``.
-
-        Two inputs with the same stem (``a.jpg``, ``a.png``) keep their extension in the name
-        (``a.jpg.png``, ``a.png.png``) so neither output overwrites the other.
-        """
-        relative = [p.relative_to(input_root) if p.is_relative_to(input_root) else Path(p.name) for p in inputs]
-        stems: dict[Path, int] = {}
-        for rel in relative:
-            key = rel.with_suffix("")
-            stems[key] = stems.get(key, 0) + 1
-        outputs = []
-        for rel in relative:
-            name = rel.name + ".png" if stems[rel.with_suffix("")] > 1 else rel.stem + ".png"
-            outputs.append(output_dir / rel.parent / name)
-        return outputs
+    def plan_outputs(self, inputs: Sequence[Path], input_root: Path, output_dir: Path) -> list[Path]:
+        """Output path of each input, unique by construction (:func:`RMBG.inference.folder_plan.plan_outputs`)."""
+        return plan_outputs(inputs, input_root, output_dir)
 
     def process_paths(
         self,
@@ -226,9 +198,28 @@ class Remover:
         workers: int = 2,
         progress: bool = True,
     ) -> RemovalReport:
-        """Remove backgrounds of ``inputs`` into ``outputs`` (pipelined; see the module doc)."""
-        if format not in FORMATS:
-            raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
+        """Remove backgrounds of ``inputs`` into ``outputs`` (pipelined; see the module doc).
+
+        Every option is checked before any photo is read. On SIGINT (``KeyboardInterrupt``) no
+        new photo is read, the outputs being written are finished (each write is atomic, so an
+        output is complete or absent), and the report comes back with ``interrupted`` set.
+
+        Raises:
+            ValueError: a bad option, ``inputs`` and ``outputs`` of different lengths, or two
+                inputs with the same output (compared case-insensitively).
+        """
+        check_compose_options(format, bg_color, threshold)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers: expected a positive integer, got {workers!r}")
+        inputs, outputs = [Path(p) for p in inputs], [Path(p) for p in outputs]
+        if len(inputs) != len(outputs):
+            raise ValueError(f"outputs: expected one output per input, got {len(outputs)} for {len(inputs)} inputs")
+        claimed: dict[str, Path] = {}
+        for source, target in zip(inputs, outputs):
+            key = os.path.abspath(target).casefold()
+            if key in claimed:
+                raise ValueError(f"outputs: '{claimed[key]}' and '{source}' would both be written to '{target}'")
+            claimed[key] = source
         report = RemovalReport()
         todo = []
         input_set = {p.resolve() for p in inputs}
@@ -242,16 +233,20 @@ class Remover:
 
         def read(path: Path):
             image = load_image(path, max_pixels=self.max_pixels)
+            frames = gif_frames(path)
+            if frames > 1:
+                report.notes.append(f"{path}: an animated GIF ({frames} frames); its first frame was used")
             return image, self.prepare(image)
 
-        def write(image: np.ndarray, small: np.ndarray, target: Path) -> Path:
+        def write(image: np.ndarray, small: np.ndarray, source: Path, target: Path) -> Path:
             result = self.finish(image, self.restore(small, image.shape[:2]), format, bg_color=bg_color, threshold=threshold)
-            return save_image(target, result)
+            return save_image(target, result, text={OUTPUT_MARKER: source.name})
 
         # Bounded look-ahead: a few decoded photos ahead of the model, and outputs being written
         # limited by count and by pixels, so a folder of 24 MP photos stays within ~2 GB.
         ahead = self.batch_size + 2
         max_pending_pixels = 48_000_000
+        done = 0
         with ThreadPoolExecutor(workers, thread_name_prefix="rmbg-read") as readers, \
                 ThreadPoolExecutor(workers, thread_name_prefix="rmbg-write") as writers, \
                 tqdm(total=len(todo), unit="img", desc="removing backgrounds", disable=not progress) as bar:
@@ -268,6 +263,13 @@ class Remover:
                         return
                     pending_reads.append((source, target, readers.submit(read, source)))
 
+            def finished(entry: tuple[Path, str] | None = None):
+                nonlocal done
+                if entry is not None:
+                    report.failed.append(entry)
+                done += 1
+                bar.update(1)
+
             def drain_writes(limit: int):
                 nonlocal pending_pixels
                 while len(pending_writes) > limit or (pending_writes and pending_pixels > max_pending_pixels):
@@ -275,33 +277,40 @@ class Remover:
                     pending_pixels -= pixels
                     try:
                         report.written.append(future.result())
+                        finished()
                     except (OSError, ValueError) as error:
-                        report.failed.append((source, f"could not write the output: {error}"))
-                    bar.update(1)
+                        finished((source, f"could not write the output: {error}"))
 
-            refill()
-            while pending_reads:
-                batch = []
-                while pending_reads and len(batch) < self.batch_size:
-                    source, target, future = pending_reads.popleft()
-                    try:
-                        image, prepared = future.result()
-                        batch.append((source, target, image, prepared))
-                    except ImageReadError as error:
-                        report.failed.append((source, error.reason))
-                        bar.update(1)
-                    except (OSError, ValueError, cv2.error) as error:
-                        report.failed.append((source, f"{type(error).__name__}: {error}"))
-                        bar.update(1)
-                    refill()
-                if not batch:
-                    continue
-                masks = self.predict_batch(np.stack([item[3] for item in batch]))
-                for (source, target, image, _), small in zip(batch, masks):
-                    pending_writes.append((source, writers.submit(write, image, small, target), image.shape[0] * image.shape[1]))
-                    pending_pixels += image.shape[0] * image.shape[1]
-                drain_writes(limit=2 * self.batch_size)
-            drain_writes(limit=0)
+            try:
+                refill()
+                while pending_reads:
+                    batch = []
+                    while pending_reads and len(batch) < self.batch_size:
+                        source, target, future = pending_reads.popleft()
+                        try:
+                            image, prepared = future.result()
+                            batch.append((source, target, image, prepared))
+                        except ImageReadError as error:
+                            finished((source, error.reason))
+                        except (OSError, ValueError, cv2.error) as error:
+                            finished((source, f"{type(error).__name__}: {error}"))
+                        refill()
+                    if not batch:
+                        continue
+                    masks = self.predict_batch(np.stack([item[3] for item in batch]))
+                    for (source, target, image, _), small in zip(batch, masks):
+                        future = writers.submit(write, image, small, source, target)
+                        pending_writes.append((source, future, image.shape[0] * image.shape[1]))
+                        pending_pixels += image.shape[0] * image.shape[1]
+                    drain_writes(limit=2 * self.batch_size)
+                drain_writes(limit=0)
+            except KeyboardInterrupt:
+                report.interrupted = True
+                for _, _, future in pending_reads:  # nothing new is read or predicted
+                    future.cancel()
+                readers.shutdown(wait=True, cancel_futures=True)
+                drain_writes(limit=0)  # the outputs in flight are finished (atomic writes)
+        report.not_processed = len(todo) - done
         return report
 
     def process_folder(
@@ -312,21 +321,25 @@ class Remover:
         recursive: bool = False,
         **options,
     ) -> RemovalReport:
-        """Remove the backgrounds of a photo or of every photo in a folder (see :meth:`process_paths`)."""
-        source = Path(input_path)
-        if source.is_file():
-            inputs, root = [source], source.parent
-        elif source.is_dir():
-            inputs, root = list_images(source, recursive=recursive), source
-        else:
-            raise FileNotFoundError(f"input: '{source}' is neither a file nor a folder")
-        outputs = self.plan_outputs(inputs, root, Path(output_dir))
-        return self.process_paths(inputs, outputs, **options)
+        """Remove the backgrounds of a photo or of every photo in a folder (see :meth:`process_paths`).
+
+        The output folder and earlier outputs are never taken as inputs, files skipped for
+        their type and folders not entered are counted in the report
+        (:func:`RMBG.inference.folder_plan.gather_inputs`).
+        """
+        check_compose_options(options.get("format", "rgba"), options.get("bg_color"), options.get("threshold"))
+        plan = gather_inputs(input_path, output_dir, recursive=recursive)
+        outputs = self.plan_outputs(plan.inputs, plan.root, Path(output_dir))
+        report = self.process_paths(plan.inputs, outputs, **options)
+        report.not_images = plan.not_images
+        report.earlier_outputs = plan.earlier_outputs
+        report.skipped_folders = plan.skipped_folders
+        return report
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_remover(model: str, backend: str, post: str) -> Remover:
-    return Remover(model, backend=backend, post=post)
+def _cached_remover(model: str, backend: str, post: str, precision: str) -> Remover:
+    return Remover(model, backend=backend, post=post, precision=precision)
 
 
 def remove(
@@ -337,7 +350,8 @@ def remove(
     bg_color=None,
     threshold: float | None = None,
     post: str = "none",
-    backend: str = "keras",
+    backend: str = "auto",
+    precision: str = "fp32",
 ):
     """Remove the background of one photo, returning the caller's type.
 
@@ -349,15 +363,16 @@ def remove(
         bg_color: background colour for ``"color"``.
         threshold: binarise the matte at this value.
         post: mask post-processing (see :data:`RMBG.inference.postprocess.POSTPROCESSORS`).
-        backend: inference backend.
+        backend: inference backend (see :class:`Remover`).
+        precision: ``"fp32"`` or an opt-in low precision (see :class:`Remover`).
 
     Returns:
         PIL image for a path or PIL input, ndarray for ndarray input, PNG bytes for bytes input.
     """
     if isinstance(model, (str, os.PathLike)):
-        remover = _cached_remover(os.fspath(model), backend, post)
+        remover = _cached_remover(os.fspath(model), backend, post, precision)
     else:
-        remover = Remover(model, backend=backend, post=post)
+        remover = Remover(model, backend=backend, post=post, precision=precision)
     result = remover.remove(image, format, bg_color=bg_color, threshold=threshold)
     if isinstance(image, np.ndarray):
         return result
@@ -368,4 +383,4 @@ def remove(
     return Image.fromarray(result)
 
 
-__all__ = ["Remover", "RemovalReport", "remove", "load_model"]
+__all__ = ["Remover", "RemovalReport", "remove"]

@@ -61,6 +61,10 @@ DEFAULT_MARGIN = 16
 #: Known context the solver needs at its own resolution: pymatting's cf/knn/sm windows reach a few
 #: pixels; the crop margin is widened when downscaling would leave less than this.
 _MIN_SOLVE_MARGIN = 6
+#: The smallest side (in pixels, at the solving resolution) the solvers work on: the matting
+#: Laplacian is built from 3x3 windows, and on a thinner region it is singular (conjugate gradient
+#: diverges with NaN instead of converging).
+MIN_SOLVE_SIDE = 3
 #: Guided-filter upsampling: window radius at the solving resolution and regularisation
 #: (colours in [0, 1]); chosen on GT01 (docs/matting.md).
 GUIDED_RADIUS = 1
@@ -248,7 +252,8 @@ def estimate_alpha(
     Raises:
         ValueError: the trimap has no foreground or no background pixel; image and trimap sizes
             differ; bad values, shapes or arguments; the known pixels near the unknown band lack
-            foreground or background (after cropping/downscaling; the message says what to change).
+            foreground or background (after cropping/downscaling; the message says what to change);
+            the region to solve is thinner than :data:`MIN_SOLVE_SIDE` pixels.
         TypeError: wrong array types or dtypes.
     """
     if method not in METHODS:
@@ -307,6 +312,12 @@ def estimate_alpha(
     where = f"the {width}x{height} region around the unknown band" if band_only else "the photo"
     if scale < 1.0:
         where += f" solved at {low_w}x{low_h}"
+    if min(low_h, low_w) < MIN_SOLVE_SIDE:
+        raise ValueError(
+            f"image: {where} is thinner than the {MIN_SOLVE_SIDE} pixels the matting solvers need in each "
+            "direction; keep the mask as the alpha for such a photo (post='trimap-cf' does)"
+            + (", or raise max_megapixels" if scale < 1.0 else "")
+        )
     if not low_fg.any() or not low_bg.any():
         missing = "foreground" if not low_fg.any() else "background"
         raise ValueError(

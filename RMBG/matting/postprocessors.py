@@ -8,6 +8,9 @@ Imported by :mod:`RMBG.inference.postprocess`, which registers:
 ``matting-net``    mask -> trimap -> the learned matting network (``matting_net`` preset)
 ``refine``         mask -> the learned refiner (``refiner`` preset) -> refined mask as alpha
 ``refine+matting`` refiner, then trimap from the refined mask, then the matting network
+``fba``            mask -> trimap (``carvekit`` preset) -> FBA matting (``fba_matting``): alpha and its
+                   predicted foreground colours (:func:`RMBG.matting.fba.fba_postprocess`; ``fba_model``
+                   takes a ``.pth``, ``max_side`` caps the working size, default 2048)
 =================  ==========================================================================
 
 Options (``Remover(post=..., post_options={...})``, all optional):
@@ -31,17 +34,20 @@ Every post-processor returns ``(alpha HxW float32, foreground HxWx3 float32 in [
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
+import logging
 from typing import Any
 
 import cv2
 import numpy as np
 
 from RMBG.inference.postprocess import register_postprocessor
+from RMBG.matting.closed_form import MIN_SOLVE_SIDE, check_rgb, estimate_alpha
+from RMBG.matting.fba import fba_postprocess
 from RMBG.matting.foreground import estimate_foreground
-from RMBG.matting.refine import DEFAULT_TRIMAP_PRESET, matte_from_mask
-from RMBG.matting.trimap import TrimapConfig, get_trimap_config, make_trimap
+from RMBG.matting.refine import DEFAULT_TRIMAP_PRESET
+from RMBG.matting.trimap import BACKGROUND, FOREGROUND, TrimapConfig, get_trimap_config, make_trimap, mask_levels
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SIDE = 512
 #: The refiner changes the mask only this close to its edge (fraction of the long side).
@@ -77,24 +83,12 @@ def trimap_config_from_options(
     return dataclasses.replace(config, **changes) if changes else config
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_model(name: str):
-    from RMBG.inference.remover import load_model
-
-    return load_model(name, task=None)  # matting and refinement models, not only segmentation
-
-
 def resolve_model(model: Any, default: str):
-    """A Keras model from ``model`` (None -> ``default``): a registry name or ``.keras`` path (cached) or a model."""
-    import keras
+    """A Keras model from ``model`` (None -> ``default``): a registry name or ``.keras`` path
+    (through the registry's shared model cache) or a model object."""
+    from RMBG.registry import load_model
 
-    if model is None:
-        model = default
-    if isinstance(model, keras.Model):
-        return model
-    if isinstance(model, (str, os.PathLike)):
-        return _cached_model(os.fspath(model))
-    raise TypeError(f"model: expected a registry name, a .keras path or a keras.Model, got {type(model).__name__}")
+    return load_model(default if model is None else model, task=None)  # matting/refinement models too
 
 
 def _check_foreground_flag(foreground_estimation: Any) -> bool:
@@ -114,13 +108,40 @@ def trimap_cf(
     foreground_estimation: bool = True,
     method: str = "cf",
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """``post="trimap-cf"``: trimap from the mask, closed-form alpha, optional foreground colours."""
+    """``post="trimap-cf"``: trimap from the mask, closed-form alpha, optional foreground colours.
+
+    Where matting has nothing to solve the mask itself is returned as the alpha (the result of
+    ``post="none"``), with a logged warning: a mask that holds no object (the empty cutout), an
+    object that fills the photo (no background left), a photo thinner than the solver's window
+    (:data:`~RMBG.matting.closed_form.MIN_SOLVE_SIDE`).
+    """
     config = trimap_config_from_options(trimap, trimap_threshold, trimap_dilation, trimap_erosion)
-    matte = matte_from_mask(
-        image, mask, trimap_config=config, method=method,
-        foreground_estimation=_check_foreground_flag(foreground_estimation),
-    )
-    return matte.alpha, matte.foreground
+    estimate = _check_foreground_flag(foreground_estimation)
+    check_rgb(image)
+    mask = np.asarray(mask)
+    levels = mask_levels(mask, name="mask")  # validates dtype, shape and range
+    if np.issubdtype(mask.dtype, np.floating):  # what post="none" gives: the mask itself
+        plain = np.clip(mask.reshape(levels.shape), 0.0, 1.0).astype(np.float32)
+    else:
+        plain = levels / np.float32(255.0)
+    height, width = image.shape[:2]
+    if plain.shape != (height, width):
+        raise ValueError(f"mask: its size {plain.shape[1]}x{plain.shape[0]} differs from the image's {width}x{height} (WxH)")
+    if min(height, width) < MIN_SOLVE_SIDE:
+        logger.warning("post trimap-cf: the %dx%d photo is thinner than the %d pixels matting needs in each "
+                       "direction; its mask is kept as the alpha", width, height, MIN_SOLVE_SIDE)
+        return plain, None
+    trimap_array = make_trimap(plain, config, warn=False)
+    if not (trimap_array == FOREGROUND).any():
+        logger.warning("post trimap-cf: the %dx%d photo's mask holds no object (no level above %s survives the "
+                       "erosion); the cutout is empty, as without --post", width, height, config.fg_threshold)
+        return plain, None
+    if not (trimap_array == BACKGROUND).any():
+        logger.warning("post trimap-cf: the object fills the %dx%d photo (no background is left in the trimap); "
+                       "its mask is kept as the alpha", width, height)
+        return plain, None
+    alpha = estimate_alpha(image, trimap_array, method=method)
+    return alpha, estimate_foreground(image, alpha) if estimate else None
 
 
 def edge_band(mask: np.ndarray, band: int) -> np.ndarray:
@@ -147,7 +168,7 @@ def refine_mask(
             from the coarse mask's edge (and where the mask is unsure); elsewhere the confident
             coarse mask stays. ``None``: take the refiner's output everywhere.
     """
-    from RMBG.models.matting_net import predict_full
+    from RMBG.models.matting_net.matting_net_segmenter import predict_full
 
     model = resolve_model(refiner_model, "refiner")
     if getattr(model, "guide", None) != "mask":
@@ -174,7 +195,7 @@ def net_alpha(
     max_side: int | None = DEFAULT_MAX_SIDE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha, trimap)``: the matting network's alpha from a trimap made of ``mask``."""
-    from RMBG.models.matting_net import predict_full
+    from RMBG.models.matting_net.matting_net_segmenter import predict_full
 
     model = resolve_model(matting_model, "matting_net")
     if getattr(model, "guide", None) != "trimap":
@@ -216,3 +237,4 @@ register_postprocessor("trimap-cf", trimap_cf)
 register_postprocessor("matting-net", matting_net)
 register_postprocessor("refine", refine)
 register_postprocessor("refine+matting", refine_then_matting)
+register_postprocessor("fba", fba_postprocess)  # CarveKit's pipeline, RMBG.matting.fba

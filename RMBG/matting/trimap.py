@@ -210,6 +210,7 @@ def make_trimap(
     erosion: int | None = None,
     dilation: int | None = None,
     bg_erosion: int | None = None,
+    warn: bool = True,
 ) -> np.ndarray:
     """A trimap from a soft mask.
 
@@ -219,6 +220,8 @@ def make_trimap(
             (``"rembg"`` by default).
         fg_threshold, bg_threshold, erosion, dilation, bg_erosion: override single fields of
             ``config`` (see :class:`TrimapConfig`).
+        warn: log a warning when the trimap has no foreground or no background (callers that
+            handle those cases themselves pass False).
 
     Returns:
         ``HxW`` uint8 trimap with values 0 (background), 128 (unknown) and 255 (foreground).
@@ -255,13 +258,13 @@ def make_trimap(
     trimap = np.full(fg_candidate.shape, UNKNOWN, np.uint8)
     trimap[known_bg.view(bool)] = BACKGROUND
     trimap[known_fg.view(bool)] = FOREGROUND
-    if not known_fg.any():
+    if warn and not known_fg.any():
         logger.warning(
             "make_trimap: the trimap has no foreground (no mask level above %s survives an erosion of %d); "
             "matting it will fail. Lower fg_threshold or erosion if the mask does hold an object.",
             cfg.fg_threshold, cfg.erosion,
         )
-    if not known_bg.any():
+    if warn and not known_bg.any():
         logger.warning(
             "make_trimap: the trimap has no background (no mask level below %s survives the erosion/dilation); "
             "matting it will fail. Raise bg_threshold or lower bg_erosion/dilation.",

@@ -1,12 +1,8 @@
-"""Model families (one folder each, keras-hub style). Importing this registers every preset.
+"""Model families, one folder each (keras-hub style). Importing this registers every family's
+presets — data only, no TensorFlow; a family's code is imported when one of its models is built.
 
-It also registers the losses and metrics that training compiles into checkpoints, so a
-``best.keras`` written by ``python -m RMBG train`` loads in a fresh process with plain
-``keras.saving.load_model`` (no ``custom_objects``).
+Adding a family: a folder with ``<family>_presets.py`` and a 3-line ``__init__`` calling
+``register_presets``, plus its line here.
 """
 
-from RMBG.models import layers, matting_net, refiner, resnet50_unet, u2net  # noqa: F401
-from RMBG.models.segmenter import Segmenter
-from RMBG.training import losses, matting_losses, metrics  # noqa: F401  (registration only)
-
-__all__ = ["Segmenter"]
+from RMBG.models import matting_net, refiner, resnet50_unet, u2net  # noqa: F401  (registration)

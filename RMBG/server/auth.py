@@ -10,7 +10,7 @@ import hmac
 import secrets
 from typing import Sequence
 
-from RMBG.server.removebg import ApiError
+from RMBG.server.errors import ApiError
 
 #: The request header carrying the key (HTTP header names are case-insensitive).
 API_KEY_HEADER = "X-Api-Key"

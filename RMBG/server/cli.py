@@ -1,4 +1,4 @@
-"""``python -m RMBG serve``: run the HTTP API and web page with uvicorn."""
+"""``python -m RMBG serve``: run the HTTP API and web page (uvicorn with the guards of :mod:`RMBG.server.http_server`)."""
 
 from __future__ import annotations
 
@@ -61,9 +61,8 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"serve: listening on {settings.host}, not loopback: put a TLS-terminating reverse proxy in front, "
               "API keys travel in a header", file=sys.stderr)
 
-    import uvicorn
-
     from RMBG.server.app import create_app
+    from RMBG.server.http_server import build_server
 
     try:
         app = create_app(settings)
@@ -71,6 +70,5 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"serve: {error}", file=sys.stderr)
         return 2
     print(f"RMBG serving {', '.join(settings.models)} on http://{settings.host}:{settings.port}/ (API docs at /docs)", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                limit_concurrency=settings.max_connections, timeout_keep_alive=5)
+    build_server(app, settings, log_level=args.log_level).run()
     return 0

@@ -53,6 +53,7 @@ class LoadReport:
     rss_end_mib: float
     rss_samples: int
     error_examples: list[str] = field(default_factory=list)
+    rss_ready_mib: float = 0.0  # when /healthz first answered, before any request
 
     def text(self) -> str:
         """A human-readable summary."""
@@ -61,8 +62,8 @@ class LoadReport:
             f"wall time     {self.wall_s:.1f} s, throughput {self.throughput_rps:.2f} requests/s",
             f"latency       p50 {self.p50_s:.3f} s, p95 {self.p95_s:.3f} s, p99 {self.p99_s:.3f} s, max {self.max_s:.3f} s",
             f"errors        {self.errors}  (statuses: {self.statuses})",
-            f"server RSS    start {self.rss_start_mib:.0f} MiB, peak {self.rss_peak_mib:.0f} MiB, end {self.rss_end_mib:.0f} MiB "
-            f"({self.rss_samples} samples)",
+            f"server RSS    ready {self.rss_ready_mib:.0f} MiB, start {self.rss_start_mib:.0f} MiB (after 2 warm-up requests), "
+            f"peak {self.rss_peak_mib:.0f} MiB, end {self.rss_end_mib:.0f} MiB ({self.rss_samples} samples)",
         ]
         lines += [f"  e.g. {example}" for example in self.error_examples]
         return "\n".join(lines)
@@ -167,11 +168,86 @@ class RssSampler(threading.Thread):
         self.join(timeout=10)
 
 
+class RequestSender:
+    """Sends the load test's request, each thread on its own keep-alive connection (one reconnect if the server closed it)."""
+
+    def __init__(self, port: int, body: bytes, headers: dict[str, str], timeout_s: float):
+        self.port = port
+        self.body = body
+        self.headers = headers
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+
+    def _drop_connection(self) -> None:
+        self._local.connection.close()
+        self._local.connection = None
+
+    def __call__(self) -> tuple[float, str, str | None]:
+        """``(seconds, status, detail or None)``: status is the HTTP status, ``connection-error`` or ``bad-body``."""
+        started = time.perf_counter()
+        for attempt in range(2):
+            if getattr(self._local, "connection", None) is None:
+                self._local.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout_s)
+            try:
+                self._local.connection.request("POST", "/api/removebg", body=self.body, headers=self.headers)
+                response = self._local.connection.getresponse()
+                content = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as error:
+                self._drop_connection()
+                if attempt == 1:
+                    return time.perf_counter() - started, "connection-error", f"{type(error).__name__}: {error}"
+            except OSError as error:
+                self._drop_connection()
+                return time.perf_counter() - started, "connection-error", f"{type(error).__name__}: {error}"
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            return elapsed, str(response.status), content[:300].decode(errors="replace")
+        if not content.startswith(PNG_SIGNATURE):
+            return elapsed, "bad-body", f"200 without a PNG ({len(content)} bytes)"
+        return elapsed, "200", None
+
+
+def scaled_image(image: Path, megapixels: float, folder: Path) -> Path:
+    """``image`` resized (bicubic, aspect kept) to about ``megapixels``, saved as JPEG quality 90 in ``folder``."""
+    from PIL import Image
+
+    with Image.open(image) as source:
+        rgb = source.convert("RGB")
+    factor = (megapixels * 1e6 / (rgb.width * rgb.height)) ** 0.5
+    size = (max(1, int(rgb.width * factor)), max(1, int(rgb.height * factor)))
+    path = folder / f"{image.stem}-{size[0]}x{size[1]}.jpg"
+    rgb.resize(size, Image.BICUBIC).save(path, quality=90)
+    return path
+
+
+def summarise(results: list[tuple[float, str, str | None]], sampler: "RssSampler", rss: dict[str, int], *,
+              concurrency: int, image: str, size: str, wall_s: float) -> LoadReport:
+    """The :class:`LoadReport` of finished requests and memory samples."""
+    latencies = np.array([r[0] for r in results])
+    statuses: dict[str, int] = {}
+    for _, status, _ in results:
+        statuses[status] = statuses.get(status, 0) + 1
+    failures = [f"{status}: {detail}" for _, status, detail in results if status != "200"]
+    mib = 1024 * 1024
+    return LoadReport(
+        requests=len(results), concurrency=concurrency, image=image, size=size, wall_s=wall_s,
+        errors=len(failures), statuses=statuses,
+        p50_s=float(np.percentile(latencies, 50)), p95_s=float(np.percentile(latencies, 95)),
+        p99_s=float(np.percentile(latencies, 99)), max_s=float(latencies.max()),
+        throughput_rps=len(results) / wall_s,
+        rss_start_mib=rss["start"] / mib, rss_peak_mib=max(sampler.samples + list(rss.values())) / mib,
+        rss_end_mib=rss["end"] / mib, rss_samples=len(sampler.samples), error_examples=failures[:3],
+        rss_ready_mib=rss["ready"] / mib,
+    )
+
+
 def run_load(
     *,
     requests: int = 200,
     concurrency: int = 8,
     image: Path | None = None,
+    megapixels: float | None = None,
     size: str = "full",
     model: str = "u2netp",
     workers: int | None = None,
@@ -182,6 +258,10 @@ def run_load(
 ) -> LoadReport:
     """Start a server, load it, stop it; see the module docstring.
 
+    ``megapixels`` resizes the photo to about that size first (``25`` for the largest ``full``
+    request). RSS is taken when the server is ready (``rss_ready_mib``), after the two warm-up
+    requests (``rss_start_mib``), at its peak and after the load (``rss_end_mib``).
+
     Raises:
         ValueError: ``requests`` or ``concurrency`` below 1.
         RuntimeError, TimeoutError: the server did not start.
@@ -189,83 +269,38 @@ def run_load(
     if requests < 1 or concurrency < 1:
         raise ValueError(f"requests and concurrency must be at least 1, got {requests} and {concurrency}")
     image = Path(image) if image is not None else default_image()
-    data = image.read_bytes()
     key = secrets.token_urlsafe(24)
     port = free_port()
-    extra = ["--models", model]
+    extra = ["--models", model, "--queue-size", str(queue_size if queue_size is not None else max(16, concurrency))]
     if workers is not None:
         extra += ["--workers", str(workers)]
-    extra += ["--queue-size", str(queue_size if queue_size is not None else max(16, concurrency))]
-    body, content_type = multipart_body({"size": size, "format": "png", "model": model}, data, image.name)
-    headers = {"X-Api-Key": key, "Content-Type": content_type}
-
-    local = threading.local()
-
-    def one_request() -> tuple[float, str, str | None]:
-        started = time.perf_counter()
-        for attempt in range(2):  # one reconnect if a kept-alive connection was closed by the server
-            connection = getattr(local, "connection", None)
-            if connection is None:
-                connection = local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=request_timeout_s)
-            try:
-                connection.request("POST", "/api/removebg", body=body, headers=headers)
-                response = connection.getresponse()
-                content = response.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as error:
-                connection.close()
-                local.connection = None
-                if attempt == 1:
-                    return time.perf_counter() - started, "connection-error", f"{type(error).__name__}: {error}"
-            except OSError as error:
-                connection.close()
-                local.connection = None
-                return time.perf_counter() - started, "connection-error", f"{type(error).__name__}: {error}"
-        elapsed = time.perf_counter() - started
-        if response.status != 200:
-            return elapsed, str(response.status), content[:300].decode(errors="replace")
-        if not content.startswith(PNG_SIGNATURE):
-            return elapsed, "bad-body", f"200 without a PNG ({len(content)} bytes)"
-        return elapsed, "200", None
-
     with tempfile.TemporaryDirectory(prefix="rmbg-loadtest-") as workdir:
+        if megapixels is not None:
+            image = scaled_image(image, megapixels, Path(workdir))
+        body, content_type = multipart_body({"size": size, "format": "png", "model": model}, image.read_bytes(), image.name)
+        send = RequestSender(port, body, {"X-Api-Key": key, "Content-Type": content_type}, request_timeout_s)
         server = ServerProcess(port, key, extra, Path(workdir) / "server.log")
+        rss: dict[str, int] = {}
         try:
             server.wait_ready(startup_timeout_s)
-            with ThreadPoolExecutor(1) as warm:
-                for _ in range(2):
-                    latency, status, detail = warm.submit(one_request).result()
-                    if status != "200":
-                        raise RuntimeError(f"warm-up request failed: {status} {detail}; log:\n{server.log_tail()}")
             sampler = RssSampler(server.process.pid, sample_interval_s)
-            rss_start = sampler.rss()
+            rss["ready"] = sampler.rss()
+            for _ in range(2):
+                _, status, detail = send()
+                if status != "200":
+                    raise RuntimeError(f"warm-up request failed: {status} {detail}; log:\n{server.log_tail()}")
+            rss["start"] = sampler.rss()
             sampler.start()
             started = time.perf_counter()
             with ThreadPoolExecutor(concurrency, thread_name_prefix="load") as pool:
-                results = list(pool.map(lambda _: one_request(), range(requests)))
+                results = list(pool.map(lambda _: send(), range(requests)))
             wall = time.perf_counter() - started
             time.sleep(sample_interval_s)
-            rss_end = sampler.rss()
+            rss["end"] = sampler.rss()
             sampler.stop()
         finally:
             server.stop()
-
-    latencies = np.array([r[0] for r in results])
-    statuses: dict[str, int] = {}
-    for _, status, _ in results:
-        statuses[status] = statuses.get(status, 0) + 1
-    failures = [f"{status}: {detail}" for _, status, detail in results if status != "200"]
-    samples = sampler.samples + [rss_start, rss_end]
-    mib = 1024 * 1024
-    return LoadReport(
-        requests=requests, concurrency=concurrency, image=image.name, size=size, wall_s=wall,
-        errors=len(failures), statuses=statuses,
-        p50_s=float(np.percentile(latencies, 50)), p95_s=float(np.percentile(latencies, 95)),
-        p99_s=float(np.percentile(latencies, 99)), max_s=float(latencies.max()),
-        throughput_rps=requests / wall,
-        rss_start_mib=rss_start / mib, rss_peak_mib=max(samples) / mib, rss_end_mib=rss_end / mib,
-        rss_samples=len(sampler.samples), error_examples=failures[:3],
-    )
+    return summarise(results, sampler, rss, concurrency=concurrency, image=image.name, size=size, wall_s=wall)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="requests to send (default 200)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
     parser.add_argument("--image", type=Path, default=None, help="photo to send (default: scikit-image's astronaut, 512x512)")
+    parser.add_argument("--megapixels", type=float, default=None,
+                        help="resize the photo to about this many megapixels first (e.g. 25: the largest size=full request)")
     parser.add_argument("--size", default="full", help="remove.bg size field (default full)")
     parser.add_argument("--model", default="u2netp", help="model name (default u2netp)")
     parser.add_argument("--workers", type=int, default=None, help="server threads per model (server default 1)")
@@ -282,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     args = parser.parse_args(argv)
     report = run_load(
-        requests=args.requests, concurrency=args.concurrency, image=args.image, size=args.size, model=args.model,
+        requests=args.requests, concurrency=args.concurrency, image=args.image, megapixels=args.megapixels, size=args.size,
+        model=args.model,
         workers=args.workers, queue_size=args.queue_size, startup_timeout_s=args.startup_timeout,
     )
     print(report.text())

@@ -51,7 +51,13 @@ class ServerSettings:
             model call itself is serialised, one model instance per model name per process.
         queue_size: requests per model that may wait for a worker; beyond it requests get 429
             with ``Retry-After``.
-        max_connections: connections uvicorn accepts at once (it answers 503 beyond).
+        max_connections: open connections the server keeps. Past it, the connection that has
+            waited longest without a request in progress (an unfinished head, an idle keep-alive)
+            is closed to make room; only when all have a request running is a newcomer refused
+            (503). Incomplete requests can therefore never take the place of complete ones.
+        header_timeout_s: seconds a client has to send a complete request head (request line
+            and headers), from connecting or from its previous answer; then 408 and the
+            connection is closed (slowloris guard, :mod:`RMBG.server.protocol`).
         allow_url_fetch: accept ``image_url`` and ``bg_image_url`` (off by default). Fetches
             refuse private, loopback, link-local and reserved addresses after DNS resolution.
         url_fetch_timeout_s: total seconds a URL fetch may take.
@@ -75,6 +81,7 @@ class ServerSettings:
     workers: int = 1
     queue_size: int = 16
     max_connections: int = 64
+    header_timeout_s: float = 5.0
     allow_url_fetch: bool = False
     url_fetch_timeout_s: float = 10.0
     url_max_redirects: int = 3
@@ -93,7 +100,7 @@ class ServerSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name}: expected an integer >= 0, got {value!r}")
-        for name in ("request_timeout_s", "read_timeout_s", "url_fetch_timeout_s"):
+        for name in ("request_timeout_s", "read_timeout_s", "url_fetch_timeout_s", "header_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name}: expected a positive number of seconds, got {value!r}")

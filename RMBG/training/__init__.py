@@ -1,4 +1,5 @@
-"""Training: config, losses, metrics, callbacks and the resumable ``train(config)`` loop.
+"""Training: config, tasks (segmentation, matting, refinement), losses, metrics, callbacks and
+the one resumable ``train(config)`` loop.
 
 ``from RMBG.training import TrainConfig, train``. Names load on first use, so reading or
 printing a config does not import TensorFlow.
@@ -16,6 +17,9 @@ _EXPORTS = {
     "MaskMAE": "RMBG.training.metrics",
     "FBeta": "RMBG.training.metrics",
     "MaskIoU": "RMBG.training.metrics",
+    "UnknownRegionL1": "RMBG.training.metrics",
+    "Task": "RMBG.training.tasks",
+    "get_task": "RMBG.training.tasks",
     "default_metrics": "RMBG.training.metrics",
     "AtomicCheckpoint": "RMBG.training.callbacks",
     "ResumableEarlyStopping": "RMBG.training.callbacks",
@@ -25,13 +29,13 @@ _EXPORTS = {
     "TrainResult": "RMBG.training.trainer",
     "train": "RMBG.training.trainer",
     "evaluate_masks": "RMBG.training.trainer",
-    "build_model": "RMBG.training.trainer",
-    "compile_model": "RMBG.training.trainer",
-    "dtype_policy": "RMBG.training.trainer",
-    "freeze_encoder": "RMBG.training.trainer",
-    "folded_batchnorm_layers": "RMBG.training.trainer",
-    "recalibrate_folded_batchnorm": "RMBG.training.trainer",
-    "read_log": "RMBG.training.trainer",
+    "build_model": "RMBG.training.build",
+    "compile_model": "RMBG.training.build",
+    "dtype_policy": "RMBG.training.build",
+    "freeze_encoder": "RMBG.training.finetune",
+    "folded_batchnorm_layers": "RMBG.training.finetune",
+    "recalibrate_folded_batchnorm": "RMBG.training.finetune",
+    "read_log": "RMBG.training.run_dir",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +32,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from RMBG.atomic import atomic_write_bytes
+
 #: How many epochs of callback state are kept in a state file.
 _KEPT_STATES = 5
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write_bytes(path, json.dumps(data, indent=1).encode("utf-8"))
 
 
 def _jsonable(value: Any) -> Any:
@@ -213,9 +213,16 @@ class AtomicCheckpoint(_EpochStateMixin, keras.callbacks.Callback):
     def _save(self) -> None:
         path = Path(self.filepath)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.stem}.tmp.keras")
-        self.model.save(temporary)
-        os.replace(temporary, path)
+        # a unique temporary name (Keras needs the .keras suffix), renamed over the old file
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+        os.close(descriptor)
+        try:
+            self.model.save(temporary)
+            os.replace(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
 
     def get_config(self):
         return {

@@ -5,8 +5,10 @@ Examples::
     python -m RMBG train --print-config > run.yaml          # a template with every setting
     python -m RMBG train --config run.yaml
     python -m RMBG train --config run.yaml --set epochs=5 --set image_size=[64,64] --set augment.hflip=false
+    python -m RMBG train --config params.yaml --section train --track mlflow     # the DVC pipeline's stage
 
-Re-running the same command after an interruption resumes the run in its ``run_dir``.
+Re-running the same command after an interruption resumes the run in its ``run_dir`` (and, with
+``--track mlflow``, its MLflow run).
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ import argparse
 import json
 from pathlib import Path
 
+from RMBG.tracking.options import add_tracking_arguments, options_from_args
+
 
 def run(args: argparse.Namespace) -> int:
     """The ``train`` command; returns the exit code."""
     from RMBG.training.config import TrainConfig
 
-    config = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    if args.section and not args.config:
+        raise SystemExit("train: --section reads a part of --config; give --config FILE too")
+    config = TrainConfig.from_yaml(args.config, section=args.section) if args.config else TrainConfig()
     config = config.with_overrides(args.set)
     if args.print_config:
         print(config.to_yaml(), end="")
@@ -32,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         )
     from RMBG.training.trainer import train
 
-    result = train(config, verbose=args.verbose)
+    result = train(config, verbose=args.verbose, tracking=options_from_args(args))
     summary = {
         "run_dir": str(result.run_dir),
         "epochs_completed": result.epochs_completed,
@@ -42,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if result.initial_metrics is not None:
         summary["val_initial"] = result.initial_metrics
+    if result.tracking_run_id is not None:
+        summary["mlflow_run_id"] = result.tracking_run_id
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -63,10 +71,13 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="the run's YAML config (see --print-config)")
+    parser.add_argument("--section", default=None, metavar="KEY",
+                        help="read the settings under this top-level key of --config (e.g. train in params.yaml)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override a setting (YAML value; dotted keys for nested settings); repeatable",
     )
     parser.add_argument("--print-config", action="store_true", help="print the resulting config as YAML and exit")
     parser.add_argument("--verbose", type=_verbosity, default="auto", help="fit verbosity: auto, 0, 1 or 2")
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run)

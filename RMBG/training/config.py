@@ -16,9 +16,15 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from RMBG.atomic import atomic_write_bytes
 from RMBG.data.augment import AugmentConfig
 
-LOSSES = ("deep_bce", "hybrid")
+#: What a run trains: each task supplies its data, losses and metrics (:mod:`RMBG.training.tasks`).
+TASKS = ("segmentation", "matting", "refinement")
+#: The losses of each task (``loss``); the first is the task's usual recipe.
+TASK_LOSSES = {"segmentation": ("deep_bce", "hybrid"), "matting": ("matting",), "refinement": ("refinement",)}
+LOSSES = TASK_LOSSES["segmentation"]
+LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DECODERS = ("pil", "tf")
 BATCHNORM_MODES = ("recalibrate", "freeze")
@@ -46,6 +52,9 @@ class TrainConfig:
     ============  =====================================================================
 
     Attributes:
+        task: ``"segmentation"`` (photo -> mask, from an index CSV), ``"matting"`` (photo + trimap
+            -> alpha, composites made on the fly) or ``"refinement"`` (photo + coarse mask -> mask,
+            from an index CSV); it must be the registered task of ``model``.
         model: a registered model name (``python -m RMBG models``).
         model_overrides: builder arguments replacing the preset's, e.g.
             ``{"encoder_mid_channels": [4, 4, 4, 4, 4, 4]}`` or ``{"output_normalization": None}``.
@@ -61,6 +70,10 @@ class TrainConfig:
             The data pipeline always reads the size from the built model.
         batch_size: the global batch (split across replicas under a distribution strategy).
         learning_rate: Adam's initial learning rate.
+        lr_schedule: ``"constant"`` (with ``reduce_lr_patience``: reduced on plateaus) or
+            ``"cosine"`` (decays over ``epochs x steps`` to ``lr_final_fraction`` of it; then
+            ``reduce_lr_patience`` must be 0).
+        lr_final_fraction: the cosine schedule's final learning rate, as a fraction in (0, 1].
         beta_1: Adam's beta 1.
         beta_2: Adam's beta 2.
         epsilon: Adam's epsilon (1e-8 as the original U^2-Net recipe; Keras defaults to 1e-7).
@@ -69,9 +82,18 @@ class TrainConfig:
             A small value makes a smoke run.
         validation_steps: validation batches per epoch; ``None`` = the whole validation split.
         data: path of the dataset's ``index.csv`` (relative paths are relative to the working folder).
+            ``matting``: the photos background crops come from (all rows), or ``null`` for
+            synthetic backgrounds only.
         train_split: split name(s) of the CSV to train on (comma-separated for several).
         val_split: split name(s) to validate on.
-        augment: the training augmentations.
+        augment: the training augmentations (segmentation; the matting and refinement tasks make
+            their own randomised samples, so ``augment.enabled`` must be false for them).
+        samples: matting / refinement: training samples made (composites; coarse masks in all).
+        val_samples: matting / refinement: validation samples made.
+        foregrounds: matting: an index CSV pairing photos of real foregrounds with their alpha
+            mattes (``python -m Preprocess index IMAGES ALPHAS fg.csv``), mixed with the synthetic
+            shapes, or ``null``.
+        max_band: matting: the largest erosion square of the training trimaps (pixels).
         decoder: ``"pil"`` (robust, same reader as inference) or ``"tf"`` (graph-only); see
             :mod:`RMBG.data.pipeline`.
         binary_masks: threshold masks at 0.5 when reading them (e.g. JPEG masks).
@@ -97,6 +119,7 @@ class TrainConfig:
             histograms; needs the ``tensorboard`` package) or ``"off"``.
     """
 
+    task: str = "segmentation"
     model: str = "u2netp"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     pretrained: bool = False
@@ -106,6 +129,8 @@ class TrainConfig:
     image_size: tuple[int, int] | None = None
     batch_size: int = 8
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    lr_final_fraction: float = 0.05
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-8
@@ -116,6 +141,10 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str = "val"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    samples: int = 1024
+    val_samples: int = 96
+    foregrounds: str | None = None
+    max_band: int = 13
     decoder: str = "pil"
     binary_masks: bool = False
     cache: bool = True
@@ -149,15 +178,18 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check every field; raise ``ValueError`` naming the field, the value and the fix."""
+        if self.task not in TASKS:
+            raise ValueError(f"task: expected one of {TASKS}, got {self.task!r}")
         for name, options in (
-            ("loss", LOSSES), ("precision", PRECISIONS), ("decoder", DECODERS),
+            ("loss", TASK_LOSSES[self.task]), ("precision", PRECISIONS), ("decoder", DECODERS),
+            ("lr_schedule", LR_SCHEDULES),
             ("batchnorm", BATCHNORM_MODES), ("tensorboard", TENSORBOARD_MODES),
         ):
             if getattr(self, name) not in options:
                 raise ValueError(f"{name}: expected one of {options}, got {getattr(self, name)!r}")
         if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):
             raise ValueError(f"image_size: expected [height, width] of positive ints or null, got {self.image_size!r}")
-        for name in ("batch_size", "epochs", "calibration_batches"):
+        for name in ("batch_size", "epochs", "calibration_batches", "samples", "val_samples", "max_band"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
@@ -172,6 +204,13 @@ class TrainConfig:
         for name in ("learning_rate", "epsilon", "reduce_lr_min"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name}: expected a positive number, got {getattr(self, name)!r}")
+        if not 0 < float(self.lr_final_fraction) <= 1:
+            raise ValueError(f"lr_final_fraction: expected a number in (0, 1], got {self.lr_final_fraction!r}")
+        if self.lr_schedule == "cosine" and self.reduce_lr_patience:
+            raise ValueError(
+                f"reduce_lr_patience: {self.reduce_lr_patience} reduces the learning rate on plateaus, which a "
+                "cosine lr_schedule sets itself; set reduce_lr_patience: 0 or lr_schedule: constant"
+            )
         if not 0 < float(self.reduce_lr_factor) < 1:
             raise ValueError(f"reduce_lr_factor: expected a number in (0, 1), got {self.reduce_lr_factor!r}")
         for name in ("beta_1", "beta_2"):
@@ -183,8 +222,14 @@ class TrainConfig:
             raise ValueError(f"fbeta_threshold: expected a number in (0, 1) or 'adaptive', got {self.fbeta_threshold!r}")
         if self.jit_compile not in (True, False, "auto"):
             raise ValueError(f"jit_compile: expected true, false or 'auto', got {self.jit_compile!r}")
-        if not self.data:
-            raise ValueError("data: expected the path of a dataset's index.csv, got an empty value")
+        if not self.data and self.task != "matting":
+            raise ValueError(f"data: the {self.task} task reads a dataset's index.csv; got an empty value")
+        if self.task != "segmentation" and self.augment.enabled:
+            raise ValueError(
+                f"augment: the {self.task} task makes its own randomised samples; set augment.enabled: false"
+            )
+        if self.foregrounds is not None and self.task != "matting":
+            raise ValueError(f"foregrounds: real foregrounds are matting data; the {self.task} task takes none (null)")
         if not self.run_dir:
             raise ValueError("run_dir: expected a folder for the run's outputs, got an empty value")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -206,29 +251,38 @@ class TrainConfig:
         """The YAML text; also written (atomically) to ``path`` when given."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
         if path is not None:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.tmp")
-            temporary.write_text(text, encoding="utf-8")
-            os.replace(temporary, path)
+            atomic_write_bytes(path, text.encode("utf-8"))
         return text
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":
-        """Read a YAML file written by :meth:`to_yaml` (or by hand)."""
+    def from_yaml(cls, path: str | os.PathLike, section: str | None = None) -> "TrainConfig":
+        """Read a YAML file written by :meth:`to_yaml` (or by hand).
+
+        Args:
+            path: the YAML file.
+            section: read the mapping under this top-level key instead of the whole file (e.g.
+                ``"train"`` of the DVC pipeline's ``params.yaml``).
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(
                 f"config: '{path}' is not a file; print a template with `python -m RMBG train --print-config`"
             )
-        return cls.from_yaml_text(path.read_text(encoding="utf-8"))
+        return cls.from_yaml_text(path.read_text(encoding="utf-8"), section=section, label=str(path))
 
     @classmethod
-    def from_yaml_text(cls, text: str) -> "TrainConfig":
-        """Parse YAML text (safe loader: plain data only)."""
+    def from_yaml_text(cls, text: str, section: str | None = None, label: str = "config") -> "TrainConfig":
+        """Parse YAML text (safe loader: plain data only); ``section`` as in :meth:`from_yaml`."""
         data = yaml.safe_load(text) or {}
         if not isinstance(data, Mapping):
             raise ValueError(f"config: expected a YAML mapping of settings, got {type(data).__name__}")
+        if section is not None:
+            if not isinstance(data.get(section), Mapping):
+                raise ValueError(
+                    f"config: '{label}' has no mapping under {section!r} (its top-level keys are {sorted(data)}); "
+                    "name the section that holds the training settings"
+                )
+            data = data[section]
         return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> "TrainConfig":
@@ -260,7 +314,9 @@ class TrainConfig:
         return self.from_dict(data)
 
 
-_FLOAT_FIELDS = ("learning_rate", "beta_1", "beta_2", "epsilon", "reduce_lr_factor", "reduce_lr_min")
+_FLOAT_FIELDS = (
+    "learning_rate", "beta_1", "beta_2", "epsilon", "reduce_lr_factor", "reduce_lr_min", "lr_final_fraction",
+)
 
 
 def _as_float(value: Any, name: str) -> float:

@@ -30,6 +30,9 @@ Losses:
 * :class:`MattingLoss`: ``l1_weight * UnknownL1 + composition_weight * CompositionLoss +
   laplacian_weight * LaplacianLoss``, the matting network's training loss.
 * :class:`RefinementLoss`: BCE + L1 + Laplacian over the whole image, the refiner's loss.
+* :class:`ForegroundBackgroundLoss`: FBA's F/B losses (L1 where defined, compositional, Laplacian)
+  on a 7-channel ``(alpha, F, B)`` prediction; :class:`FBALoss` adds :class:`MattingLoss` on its
+  alpha channel (FBA matting's training loss).
 
 All are registered Keras losses (``package="RMBG"``), computed in float32.
 """
@@ -318,12 +321,126 @@ class RefinementLoss(_MattingLossBase):
         }
 
 
+def _colour_laplacian(pred, true, levels: int):
+    """Laplacian-pyramid L1 of ``(N, H, W, 3)`` colours, per sample: ``(N,)`` (channels averaged)."""
+    n = tf.shape(pred)[0]
+    total = tf.zeros([n * 3])
+    for level, (p, g) in enumerate(zip(laplacian_pyramid(_to_batch(pred), levels), laplacian_pyramid(_to_batch(true), levels))):
+        total += (2.0**level) * tf.reduce_mean(tf.abs(p - g), axis=[1, 2, 3])
+    return tf.reduce_mean(tf.reshape(total, [n, 3]), axis=-1)
+
+
+def _check_fba_shapes(y_true, y_pred) -> None:
+    if y_pred.shape[-1] != 7:
+        raise ValueError(f"y_pred: FBA losses need the 7-channel output (alpha, F rgb, B rgb), got {y_pred.shape[-1]} channels")
+    if y_true.shape[-1] is None or y_true.shape[-1] < 8:
+        raise ValueError(
+            f"y_true: FBA losses need 8 channels (alpha, weight, F rgb, B rgb; see pack_targets), got {y_true.shape[-1]}"
+        )
+
+
+@keras.saving.register_keras_serializable(package="RMBG")
+class ForegroundBackgroundLoss(keras.losses.Loss):
+    """FBA's foreground/background losses (Forte & Pitié 2020, Sec. 3.4) on a 7-channel prediction.
+
+    With ``a`` the ground-truth alpha, ``w`` the region weight (channel 1 of ``y_true``):
+
+    * L1: ``|F_p - F_g|`` where ``a > 0`` and ``|B_p - B_g|`` where ``a < 1`` (F is undefined on pure
+      background and B on pure foreground), within ``w``;
+    * compositional: ``|a F_p + (1 - a) B_p - I|`` within ``w``, ``I = a F_g + (1 - a) B_g``;
+    * Laplacian: the Laplacian-pyramid L1 of F and of B against the ground truth (whole image).
+
+    Args:
+        l1_weight, composition_weight, laplacian_weight: term weights (0 skips a term).
+        levels: Laplacian pyramid entries.
+    """
+
+    def __init__(self, l1_weight: float = 1.0, composition_weight: float = 1.0, laplacian_weight: float = 1.0,
+                 levels: int = 5, name: str = "foreground_background", reduction: str = "sum_over_batch_size", **kwargs):
+        super().__init__(name=name, reduction=reduction, dtype="float32", **kwargs)
+        for label, value in (("l1_weight", l1_weight), ("composition_weight", composition_weight), ("laplacian_weight", laplacian_weight)):
+            if not float(value) >= 0:
+                raise ValueError(f"{label}: expected a number >= 0, got {value!r}")
+        self.l1_weight = float(l1_weight)
+        self.composition_weight = float(composition_weight)
+        self.laplacian_weight = float(laplacian_weight)
+        self.levels = int(levels)
+
+    def per_sample(self, y_true, y_pred):
+        """The loss per sample ``(N,)``."""
+        _check_fba_shapes(y_true, y_pred)
+        y_true, y_pred = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
+        alpha, region = y_true[..., :1], _region(y_true)
+        fg_true, bg_true = y_true[..., 2:5], y_true[..., 5:8]
+        fg_pred, bg_pred = y_pred[..., 1:4], y_pred[..., 4:7]
+        total = tf.zeros(tf.shape(y_true)[:1])
+        if self.l1_weight:
+            fg_region = region * tf.cast(alpha > 0.0, tf.float32)
+            bg_region = region * tf.cast(alpha < 1.0, tf.float32)
+            fg = _weighted_mean(tf.reduce_mean(tf.abs(fg_pred - fg_true), axis=-1, keepdims=True), fg_region)[:, 0]
+            bg = _weighted_mean(tf.reduce_mean(tf.abs(bg_pred - bg_true), axis=-1, keepdims=True), bg_region)[:, 0]
+            total += self.l1_weight * (fg + bg)
+        if self.composition_weight:
+            image = alpha * fg_true + (1.0 - alpha) * bg_true
+            error = tf.abs(alpha * fg_pred + (1.0 - alpha) * bg_pred - image)
+            total += self.composition_weight * _weighted_mean(tf.reduce_mean(error, axis=-1, keepdims=True), region)[:, 0]
+        if self.laplacian_weight:
+            total += self.laplacian_weight * (
+                _colour_laplacian(fg_pred, fg_true, self.levels) + _colour_laplacian(bg_pred, bg_true, self.levels)
+            )
+        return total
+
+    def call(self, y_true, y_pred):
+        return self.per_sample(y_true, y_pred)
+
+    def get_config(self):
+        return {
+            **super().get_config(), "l1_weight": self.l1_weight, "composition_weight": self.composition_weight,
+            "laplacian_weight": self.laplacian_weight, "levels": self.levels,
+        }
+
+
+@keras.saving.register_keras_serializable(package="RMBG")
+class FBALoss(keras.losses.Loss):
+    """FBA matting's training loss on its 7-channel output: :class:`MattingLoss` (alpha L1,
+    compositional, Laplacian) on the alpha channel plus ``fb_weight`` * :class:`ForegroundBackgroundLoss`.
+
+    ``y_true``: the 8-channel :func:`pack_targets` layout (alpha, weight, F, B).
+    """
+
+    def __init__(self, fb_weight: float = 1.0, l1_weight: float = 1.0, composition_weight: float = 1.0,
+                 laplacian_weight: float = 1.0, levels: int = 5, name: str = "fba", reduction: str = "sum_over_batch_size",
+                 **kwargs):
+        super().__init__(name=name, reduction=reduction, dtype="float32", **kwargs)
+        if not float(fb_weight) >= 0:
+            raise ValueError(f"fb_weight: expected a number >= 0, got {fb_weight!r}")
+        self.fb_weight = float(fb_weight)
+        self._alpha = MattingLoss(l1_weight=l1_weight, composition_weight=composition_weight,
+                                  laplacian_weight=laplacian_weight, levels=levels)
+        self._fb = ForegroundBackgroundLoss(l1_weight, composition_weight, laplacian_weight, levels)
+
+    def call(self, y_true, y_pred):
+        _check_fba_shapes(y_true, y_pred)
+        y_true, y_pred = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
+        alpha_loss = self._alpha.per_map(y_true, y_pred[..., :1])[:, 0]
+        return alpha_loss + self.fb_weight * self._fb.per_sample(y_true, y_pred)
+
+    def get_config(self):
+        alpha = self._alpha
+        return {
+            **super().get_config(), "fb_weight": self.fb_weight, "l1_weight": alpha.l1_weight,
+            "composition_weight": alpha.composition_weight, "laplacian_weight": alpha.laplacian_weight, "levels": alpha.levels,
+        }
+
+
 MATTING_LOSSES = {
     "unknown_l1": UnknownL1,
     "composition": CompositionLoss,
     "laplacian": LaplacianLoss,
     "matting": MattingLoss,
     "refinement": RefinementLoss,
+    "foreground_background": ForegroundBackgroundLoss,
+    "fba": FBALoss,
 }
 
 

@@ -148,3 +148,25 @@ class MaskIoU(_PerImageMean):
 def default_metrics(fbeta_threshold: float | str = 0.5) -> list[keras.metrics.Metric]:
     """``[MaskMAE(), FBeta(fbeta_threshold), MaskIoU()]`` (logged as ``mae``, ``fbeta``, ``iou``)."""
     return [MaskMAE(), FBeta(threshold=fbeta_threshold), MaskIoU()]
+
+
+@keras.saving.register_keras_serializable(package="RMBG")
+class UnknownRegionL1(keras.metrics.Mean):
+    """Matting: the mean absolute alpha error of the primary map over the trimap's unknown region,
+    per image, averaged (:class:`~RMBG.training.matting_losses.UnknownL1` of channel 0 alone).
+
+    ``y_true`` is the packed matting target of :func:`~RMBG.training.matting_losses.pack_targets`.
+    """
+
+    def __init__(self, name: str = "unknown_l1", dtype: str | None = "float32"):
+        from RMBG.training.matting_losses import UnknownL1
+
+        super().__init__(name=name, dtype=dtype or "float32")
+        self._per_image = UnknownL1()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = self._per_image.call(tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)[..., :1])
+        return super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": "float32"}

@@ -48,14 +48,27 @@ class WeightFile:
     """One weight file and how to verify it."""
 
     filename: str
-    md5: str
+    md5: str | None = None
     sha256: str | None = None
+    sha512: str | None = None
     size: int | None = None
     urls: tuple[str, ...] = ()
     pip_mirror: PipMirror | None = None
     license: str = ""
     description: str = ""
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (self.md5 or self.sha256 or self.sha512):
+            raise ValueError(f"WeightFile {self.filename!r}: give at least one of md5, sha256, sha512")
+
+    @property
+    def checksum(self) -> str:
+        """The strongest checksum known (``"sha512:..."``, ``"sha256:..."`` or ``"md5:..."``): the cache key."""
+        for name in ("sha512", "sha256", "md5"):
+            if getattr(self, name):
+                return f"{name}:{getattr(self, name)}"
+        raise AssertionError("unreachable: __post_init__ requires a checksum")
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -66,25 +79,25 @@ class ChecksumError(ValueError):
     """A file's checksum does not match the expected value."""
 
 
-def file_digests(path: Path) -> tuple[str, str]:
-    """(md5, sha256) of a file, read in 1 MiB chunks."""
-    md5, sha256 = hashlib.md5(), hashlib.sha256()
+def file_digests(path: Path) -> dict[str, str]:
+    """``{"md5", "sha256", "sha512"}`` hex digests of a file, read in 1 MiB chunks."""
+    digests = {name: hashlib.new(name) for name in ("md5", "sha256", "sha512")}
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
-            md5.update(chunk)
-            sha256.update(chunk)
-    return md5.hexdigest(), sha256.hexdigest()
+            for digest in digests.values():
+                digest.update(chunk)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
 
 
 def verify(path: Path, spec: WeightFile) -> None:
     """Raise :class:`ChecksumError` unless ``path`` has the size and checksums of ``spec``."""
     if spec.size is not None and path.stat().st_size != spec.size:
         raise ChecksumError(f"'{path}' has {path.stat().st_size} bytes, expected {spec.size}")
-    md5, sha256 = file_digests(path)
-    if md5 != spec.md5:
-        raise ChecksumError(f"'{path}' has md5 {md5}, expected {spec.md5}")
-    if spec.sha256 and sha256 != spec.sha256:
-        raise ChecksumError(f"'{path}' has sha256 {sha256}, expected {spec.sha256}")
+    digests = file_digests(path)
+    for name in ("md5", "sha256", "sha512"):
+        expected = getattr(spec, name)
+        if expected and digests[name] != expected:
+            raise ChecksumError(f"'{path}' has {name} {digests[name]}, expected {expected}")
 
 
 def weights_cache() -> Path:
@@ -220,7 +233,7 @@ def fetch(
 
     where = "\n  - ".join(tried)
     raise WeightsUnavailableError(
-        f"could not obtain a verified copy of {spec.filename} (md5 {spec.md5}). Tried:\n  - {where}\n"
+        f"could not obtain a verified copy of {spec.filename} ({spec.checksum}). Tried:\n  - {where}\n"
         f"Fix: download it from {spec.urls[0] if spec.urls else 'its publisher'} and place it at "
         f"{cached} (or set RMBG_HOME to a folder holding weights/{spec.filename})."
     )

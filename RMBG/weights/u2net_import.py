@@ -21,6 +21,7 @@ import numpy as np
 
 from RMBG.models.u2net.u2net_backbone import NUM_STAGES, STAGE_HEIGHTS
 from RMBG.weights.strict import WeightMismatchError
+from RMBG.weights.torch_state import read_state_dict
 
 HEAD_NAMES = tuple(f"side{i}" for i in range(1, NUM_STAGES + 1)) + ("outconv",)
 
@@ -123,18 +124,8 @@ def _to_numpy(value: Any) -> np.ndarray:
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read an official PyTorch ``.pth`` state dict (needs torch; tensors only, no pickled code)."""
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(
-            f"reading '{path}' needs PyTorch: pip install torch (CPU build is enough), "
-            "or convert the checkpoint to ONNX elsewhere and import that"
-        ) from None
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if isinstance(state, Mapping) and "state_dict" in state:
-        state = state["state_dict"]
-    return {key: _to_numpy(value) for key, value in state.items()}
+    """Read an official PyTorch ``.pth`` state dict (no torch needed, no pickled code run)."""
+    return read_state_dict(path)
 
 
 def import_u2net_state_dict(backbone: keras.Model, state_dict: Mapping[str, Any] | str | os.PathLike) -> None:
@@ -176,3 +167,20 @@ def import_u2net_state_dict(backbone: keras.Model, state_dict: Mapping[str, Any]
     leftover = sorted(set(state) - used)
     if leftover:
         raise WeightMismatchError(f"the state dict has tensors no Keras layer takes: {leftover[:8]}")
+
+
+def load_u2net_file(model: keras.Model, path: str | os.PathLike) -> None:
+    """The registry's importer: an official ONNX export or a PyTorch ``.pth`` state dict into a
+    U^2-Net :class:`~RMBG.models.segmenter.Segmenter` (strict; see the module docstring).
+
+    Raises:
+        ValueError: a file that is neither ``.onnx`` nor ``.pth``/``.pt``.
+        WeightMismatchError: a tensor missing, left over or of the wrong shape.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".onnx":
+        import_u2net_onnx(model.backbone, path)
+    elif suffix in (".pth", ".pt"):
+        import_u2net_state_dict(model.backbone, path)
+    else:
+        raise ValueError(f"weights: '{path}' is neither an ONNX export (.onnx) nor a PyTorch state dict (.pth) of U^2-Net")

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from RMBG.data.augment import AugmentConfig, augment_pair
-from RMBG.data.pipeline import evaluation_dataset, load_dataset, make_dataset, read_index, training_dataset
+from RMBG.data.index import read_index
+from RMBG.data.pipeline import dataset_rows, evaluation_dataset, load_dataset, make_dataset, training_dataset
 from RMBG.data.synthetic import synthetic_arrays, write_synthetic_dataset
 
 SIZE = (24, 32)
@@ -29,12 +30,12 @@ def test_read_index_selects_splits_and_resolves_paths(dataset):
     both = read_index(dataset, "train,val")
     assert len(train) == 6 and len(both) == 9 and len(read_index(dataset)) == 12
     assert all(p.startswith(str(dataset.parent.resolve())) and p.endswith(".png") for p in train.images + train.masks)
-    with pytest.raises(ValueError, match=r"splits: \['holdout'\] not found.*'test', 'train', 'val'"):
+    with pytest.raises(ValueError, match=r"splits: \['holdout'\] matches no row.*'test', 'train', 'val'"):
         read_index(dataset, "holdout")
 
 
 def test_read_index_errors_name_the_problem(tmp_path, dataset):
-    with pytest.raises(FileNotFoundError, match="prepare_dataset"):
+    with pytest.raises(FileNotFoundError, match="Preprocess.index"):
         read_index(tmp_path / "none.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("image,split\na.png,train\n")
@@ -43,7 +44,13 @@ def test_read_index_errors_name_the_problem(tmp_path, dataset):
     moved = tmp_path / "index.csv"  # same rows, but the files are not next to this copy
     moved.write_text(dataset.read_text())
     with pytest.raises(FileNotFoundError, match="12 file"):
-        read_index(moved, "train")
+        dataset_rows(moved, "train")  # the pipeline checks every listed file
+    empty_path = tmp_path / "empty_path.csv"
+    empty_path.write_text("image,mask,split
+,a.png,train
+")
+    with pytest.raises(ValueError, match="row 2 of 'empty_path.csv' has an empty image or mask path"):
+        dataset_rows(empty_path)
 
 
 def test_evaluation_batches_have_model_ranges_and_shapes(dataset):

@@ -15,8 +15,8 @@ from RMBG.evaluation.evaluate import (
     evaluate_folders,
     evaluate_model,
     evaluate_predictions,
-    read_index,
 )
+from RMBG.data.index import read_index
 
 
 def _mask(size: int = 32, top: int = 8, extent: int = 16) -> np.ndarray:
@@ -168,7 +168,7 @@ def test_evaluate_model_on_two_folders_and_failing_predictions(tmp_path):
 
 def test_evaluate_model_argument_errors(tmp_path):
     index = _dataset(tmp_path)
-    with pytest.raises(ValueError, match=r"split: 'val' matches no row .* splits present: \['test', 'train'\]"):
+    with pytest.raises(ValueError, match=r"splits: \['val'\] matches no row .* splits present: \['test', 'train'\]"):
         evaluate_model(_fake_predict, index, split="val", progress=False)
     with pytest.raises(ValueError, match="split: 'test' only applies to an index CSV"):
         evaluate_model(_fake_predict, (tmp_path / "images", tmp_path / "masks"), split="test", progress=False)
@@ -182,9 +182,9 @@ def test_evaluate_model_argument_errors(tmp_path):
     bad_index.write_text("photo,mask\na.jpg,a.png\n")
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['image'\]"):
         read_index(bad_index)
-    with pytest.raises(ValueError, match="needed because split= was given"):
-        read_index(_no_split_csv(tmp_path), split="test")
-    assert len(read_index(_no_split_csv(tmp_path))[0]) == 1  # without split= the column is optional
+    with pytest.raises(ValueError, match="needed to select rows by split"):
+        read_index(_no_split_csv(tmp_path), "test")
+    assert len(read_index(_no_split_csv(tmp_path))) == 1  # without split= the column is optional
 
 
 def _no_split_csv(tmp_path: Path) -> Path:

@@ -74,13 +74,17 @@ def keras_masks() -> np.ndarray:
 
 @functools.lru_cache(maxsize=None)
 def _exported(format: str) -> Path:
-    from RMBG.export.backends import exported_file
+    if format == "onnx":
+        from RMBG.runtime import prepare
+
+        return prepare("u2netp", probes=2).path
+    from RMBG.export.cache import exported_file
 
     return exported_file("u2netp", format)
 
 
 def exported(format: str) -> Path:
-    """u2netp exported to ``onnx`` or ``tflite`` (float32) through the backends' cache."""
+    """u2netp exported to ``onnx`` (the runtime artefact) or ``tflite`` (float32, the export cache)."""
     u2netp()
     return _exported(format)
 

@@ -15,7 +15,7 @@ from RMBG.inference.image_io import list_images, load_image, load_mask
 @pytest.fixture(scope="module")
 def remover():
     require_asset("weights", "u2netp.onnx")
-    return RMBG.Remover("u2netp", batch_size=6)
+    return RMBG.Remover("u2netp", backend="keras", batch_size=6)
 
 
 @pytest.fixture(scope="module")

@@ -91,6 +91,9 @@ def test_outputs_never_overwrite_inputs(remover, tmp_path):
     Image.fromarray(_photo(20, 20)).save(tmp_path / "x.png")
     before = (tmp_path / "x.png").read_bytes()
     report = remover.process_folder(tmp_path, tmp_path, overwrite=True, progress=False)
+    assert [p.name for p in report.written] == ["x.png.png"] and not report.failed  # planned around the input
+    assert (tmp_path / "x.png").read_bytes() == before
+    report = remover.process_paths([tmp_path / "x.png"], [tmp_path / "x.png"], overwrite=True, progress=False)
     assert report.failed and "would overwrite an input" in report.failed[0][1]
     assert (tmp_path / "x.png").read_bytes() == before
 

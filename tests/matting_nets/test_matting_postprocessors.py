@@ -11,7 +11,7 @@ import keras
 
 from RMBG.inference.postprocess import POSTPROCESSORS
 from RMBG.inference.remover import Remover
-from RMBG.registry import create_model
+from RMBG.registry import create_model, model_info
 
 TINY_MATTING = dict(encoder_filters=(4, 6), decoder_filters=(6, 4), context_rates=(2,), head_filters=4, trimap_context=3)
 TINY_REFINER = dict(scales=(2, 1), encoder_filters=(4, 6), decoder_filters=(6, 4), context_rates=(2,), head_filters=4)
@@ -86,7 +86,7 @@ def test_refine_band_keeps_the_confident_mask_away_from_edges(models):
 
 
 def test_large_photos_are_scaled(models):
-    from RMBG.models.matting_net import predict_full
+    from RMBG.models.matting_net.matting_net_segmenter import predict_full
 
     _, _, refiner = models
     image = np.repeat(np.repeat(photo(), 3, axis=0), 3, axis=1)
@@ -121,33 +121,39 @@ def test_wrong_model_kind_raises(models):
         POSTPROCESSORS["refine"](photo(), np.zeros((45, 61), np.float32), foreground_estimation="yes")
 
 
-def test_packaged_weights_are_strict(tmp_path):
-    from RMBG.models.matting_net import load_packaged_weights
+def test_packaged_weights_are_strict(tmp_path, monkeypatch):
+    """The packaged-weights path: checksums verified before loading, every tensor placed strictly."""
+    from RMBG.registry import official_weights_path
+    from RMBG.registry.build import place_official_weights
     from RMBG.weights.sources import ChecksumError, WeightFile, file_digests
     from RMBG.weights.strict import WeightMismatchError, save_variables
 
     model = create_model("refiner", **TINY_REFINER)
-    path = save_variables(model.backbone, tmp_path / "refiner.npz")
-    md5, sha256 = file_digests(path)
-    spec = WeightFile(filename="refiner.npz", md5=md5, sha256=sha256, size=path.stat().st_size)
+    folder = tmp_path / "packaged"
+    path = save_variables(model.backbone, folder / "tiny_refiner.npz")
+    digests = file_digests(path)
+    weights = WeightFile(filename="tiny_refiner.npz", md5=digests["md5"], sha256=digests["sha256"], size=path.stat().st_size)
+    preset = dataclasses.replace(model_info("refiner"), name="tiny_refiner", weights=weights, weights_dirs=(str(folder),))
+    monkeypatch.setenv("RMBG_OFFLINE", "1")
     other = create_model("refiner", **TINY_REFINER)
-    load_packaged_weights(other, spec, folder=tmp_path)
+    place_official_weights(other, preset, TINY_REFINER)
     for a, b in zip(model.backbone.variables, other.backbone.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # a mismatched architecture raises
-    bigger = create_model("refiner", **{**TINY_REFINER, "head_filters": 5})
+    bigger_config = {**TINY_REFINER, "head_filters": 5}
     with pytest.raises(WeightMismatchError):
-        load_packaged_weights(bigger, spec, folder=tmp_path)
-    # a corrupted file raises before anything is loaded
+        place_official_weights(create_model("refiner", **bigger_config), preset, bigger_config)
+    # a corrupted file is refused before anything is loaded, and the cached copy is checked too
     data = bytearray(path.read_bytes())
     data[-20] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(ChecksumError):
-        load_packaged_weights(other, spec, folder=tmp_path)
-    with pytest.raises(ChecksumError):
-        load_packaged_weights(other, dataclasses.replace(spec, size=None), folder=tmp_path)
-    with pytest.raises(FileNotFoundError, match="absent"):
-        load_packaged_weights(other, dataclasses.replace(spec, filename="missing.npz"), folder=tmp_path)
+    (official_weights_path(preset)).write_bytes(bytes(data))  # corrupt the cache as well
+    with pytest.raises(Exception, match="tiny_refiner.npz") as raised:
+        official_weights_path(preset)
+    assert "md5" in str(raised.value) or isinstance(raised.value, ChecksumError)
+    missing = dataclasses.replace(preset, weights=dataclasses.replace(weights, filename="missing.npz"))
+    with pytest.raises(Exception, match="missing.npz"):
+        official_weights_path(missing)
 
 
 @pytest.mark.parametrize("name", ["matting_net", "refiner"])

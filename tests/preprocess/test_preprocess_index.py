@@ -27,7 +27,7 @@ def dataset(tmp_path, files):
 def test_index_pairs_sizes_categories_and_relative_paths(dataset):
     frame = index(dataset / "images", dataset / "masks", dataset / "index.csv", progress=False, verbose=False)
 
-    assert list(frame.columns) == COLUMNS
+    assert tuple(frame.columns) == COLUMNS
     assert len(frame) == 19
     assert Counter(frame["category"]) == {"cat": 12, "dog": 6, "odd": 1}
     assert set(frame["split"]) == {"train", "val", "test"}
@@ -35,7 +35,7 @@ def test_index_pairs_sizes_categories_and_relative_paths(dataset):
     assert (first["image"], first["mask"]) == ("images/cat_0001.jpg", "masks/cat_0001.png")
     assert (first["width"], first["height"], first["mask_width"], first["mask_height"]) == (12, 8, 12, 8)
     on_disk = pd.read_csv(dataset / "index.csv")
-    assert list(on_disk.columns) == COLUMNS and on_disk["image"].tolist() == frame["image"].tolist()
+    assert tuple(on_disk.columns) == COLUMNS and on_disk["image"].tolist() == frame["image"].tolist()
 
     report = frame.attrs["report"]
     found = {(p.problem, p.file.rsplit("/", 1)[-1]) for p in report.problems}
@@ -47,7 +47,7 @@ def test_paths_are_relative_to_the_csv_folder(dataset):
     frame = index(dataset / "images", dataset / "masks", out, progress=False, verbose=False)
     assert frame["image"].str.startswith("../../images/").all()
     assert not frame["mask"].str.contains("\\\\", regex=False).any()
-    resolved = read_index(out)
+    resolved = read_index(out).to_frame()
     assert all(path.is_file() for path in resolved["image_path"]) and all(p.is_file() for p in resolved["mask_path"])
 
 
@@ -113,3 +113,33 @@ def test_ambiguous_stems_are_reported_not_paired(tmp_path, files):
     assert frame["image"].tolist() == ["images/b_0001.jpg"]
     duplicates = frame.attrs["report"].problems_of("duplicate-stem")
     assert sorted(p.file.rsplit("/", 1)[-1] for p in duplicates) == ["a_0001.jpg", "a_0001.png"]
+
+
+def test_index_names_the_file_that_is_bad_and_exits_non_zero(tmp_path, files, capsys):
+    from Preprocess.__main__ import main
+
+    for stem in ("good_0001", "badmask_0001", "truncated_0001", "empty_0001"):
+        files.pair(tmp_path, stem)
+    (tmp_path / "masks" / "badmask_0001.png").write_bytes(b"\x89PNG\r\n\x1a\n not a mask")  # the mask is corrupt
+    photo = tmp_path / "images" / "truncated_0001.jpg"
+    photo.write_bytes(photo.read_bytes()[: photo.stat().st_size // 2])  # the photo is truncated
+    files.mask(tmp_path / "masks" / "empty_0001.png", fill="empty")
+    frame = index(tmp_path / "images", tmp_path / "masks", tmp_path / "index.csv", split=(1, 0, 0),
+                  progress=False, verbose=False)
+    found = {(p.problem, p.file.rsplit("/", 1)[-1]) for p in frame.attrs["report"].problems}
+    assert found == {("unreadable", "badmask_0001.png"), ("truncated", "truncated_0001.jpg"),
+                     ("empty-mask", "empty_0001.png")}
+    assert frame["image"].tolist() == ["images/empty_0001.jpg", "images/good_0001.jpg"]  # an empty mask stays
+    code = main(["index", str(tmp_path / "images"), str(tmp_path / "masks"), str(tmp_path / "again.csv"),
+                 "--split", "1", "0", "0", "--no-progress"])
+    assert code == 1, "problems were reported"
+    out = capsys.readouterr().out
+    assert "badmask_0001.png: unreadable" in out and "empty_0001.png: empty-mask" in out
+
+
+def test_clean_index_exits_zero(tmp_path, files):
+    from Preprocess.__main__ import main
+
+    files.pair(tmp_path, "a_0001")
+    assert main(["index", str(tmp_path / "images"), str(tmp_path / "masks"), str(tmp_path / "i.csv"),
+                 "--split", "1", "0", "0", "--no-progress"]) == 0

@@ -28,7 +28,7 @@ def test_prepare_dataset_fixes_and_indexes(tmp_path, files, tree_snapshot):
     assert csv_path == root / "index.csv"
     assert tree_snapshot(tmp_path / "src") == before  # the source is only read
     frame = pd.read_csv(csv_path)
-    assert list(frame.columns) == COLUMNS and len(frame) == 6
+    assert tuple(frame.columns) == COLUMNS and len(frame) == 6
     assert frame["image"].str.match(r"^images/pic_\d{4}\.jpg$").all()
     assert frame["mask"].str.match(r"^masks/pic_\d{4}\.png$").all()
     assert (frame["width"] == frame["mask_width"]).all() and (frame["height"] == frame["mask_height"]).all()

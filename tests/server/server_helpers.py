@@ -2,12 +2,16 @@
 
 tests/server has no __init__.py and no conftest.py (a second conftest module would shadow
 tests/conftest.py for modules that import it by name), so test modules import what they use from
-here by name, fixtures included. The model itself is loaded once per process (``get_model``).
+here by name, fixtures included. The model itself is loaded once per process (``load_predictor``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -60,9 +64,9 @@ def served_model():
     weights = assets_dir() / "weights" / "u2netp.onnx"
     if not weights.is_file():
         pytest.skip(f"asset {weights} is absent (set RMBG_ASSETS to the shared assets folder to run the server tests)")
-    from RMBG.server.app import get_model
+    from RMBG.server.predictor import load_predictor
 
-    return get_model("u2netp")
+    return load_predictor("u2netp")
 
 
 @pytest.fixture(scope="session")
@@ -119,3 +123,30 @@ def client(served_model):
 
     with TestClient(create_app(ServerSettings(api_keys=(API_KEY,)))) as started:
         yield started
+
+
+@contextlib.contextmanager
+def live_server(settings, *, log_level: str = "warning") -> Iterator[str]:
+    """The server ``serve`` runs (:func:`RMBG.server.http_server.build_server`) on 127.0.0.1, in a
+    thread, on a port the OS picked; yields ``host:port``. Needs a model loaded (``served_model``)."""
+    from RMBG.server.app import create_app
+    from RMBG.server.http_server import build_server
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = settings.replace(port=port)
+    server = build_server(create_app(settings), settings, log_level=log_level)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start within 30 s"
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pytest
 from PIL import Image
 
 from server_helpers import API_KEY
+from server_helpers import live_server as start_live_server
 from server_helpers import horse_path, served_model  # noqa: F401  (pytest fixtures)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -38,27 +37,11 @@ def browser_tools():
 
 @pytest.fixture(scope="module")
 def live_server(browser_tools, served_model):
-    """uvicorn serving a fresh app on 127.0.0.1 with a port the OS picked; yields its base URL."""
-    import uvicorn
-
-    from RMBG.server.app import create_app
+    """The server ``serve`` runs (uvicorn + the protocol guard) on 127.0.0.1; yields its base URL."""
     from RMBG.server.settings import ServerSettings
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(ServerSettings(api_keys=(API_KEY,))), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start within 30 s"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
-    sock.close()
+    with start_live_server(ServerSettings(api_keys=(API_KEY,))) as address:
+        yield f"http://{address}"
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +69,7 @@ def driver(browser_tools, tmp_path_factory):
     browser.quit()
 
 
-def test_upload_compare_and_download_in_chromium(live_server, driver, horse_path: Path):
+def test_upload_compare_and_download_in_chromium(live_server, driver, horse_path: Path, tmp_path: Path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -138,3 +121,14 @@ def test_upload_compare_and_download_in_chromium(live_server, driver, horse_path
     assert image.mode == "RGBA" and image.size == (800, 590)
     alpha = np.asarray(image)[..., 3]
     assert alpha.min() == 0 and alpha.max() == 255
+
+    # A failed upload (a corrupt JPEG: the server answers 400) clears the previous cutout and its link.
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + b"not really a jpeg" * 10)
+    driver.find_element(By.ID, "file-input").send_keys(str(broken))
+    WebDriverWait(driver, 60, poll_frequency=0.2).until(lambda d: d.execute_script("return document.body.dataset.state") == "error")
+    assert "error reading the image" in driver.find_element(By.ID, "status").text
+    assert not driver.find_element(By.ID, "download").is_displayed()
+    assert driver.find_element(By.ID, "download").get_attribute("href") is None
+    assert not driver.find_element(By.ID, "compare").is_displayed()
+    assert driver.execute_script("return document.getElementById('result').getAttribute('src')") is None

@@ -58,9 +58,35 @@ def test_open_routes_need_no_key_and_the_page_holds_no_key(client):
     assert "/api/removebg" in schema["paths"] and "X-Api-Key" in str(schema["components"]["securitySchemes"])
 
 
+SECURITY_HEADERS = ("Content-Security-Policy", "Cache-Control", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options")
+
+
+def test_the_page_under_static_carries_the_same_security_headers_as_the_root(client):
+    root = client.get("/")
+    assert all(name in root.headers for name in SECURITY_HEADERS)
+    for path in ("/static/index.html", "/static/app.js", "/static/style.css"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert {name: response.headers.get(name) for name in SECURITY_HEADERS} == {name: root.headers[name] for name in SECURITY_HEADERS}, path
+    assert client.get("/static/index.html").text == root.text
+    api = client.get("/healthz")  # the API keeps the common headers, not the page's CSP
+    assert api.headers["X-Content-Type-Options"] == "nosniff" and "Content-Security-Policy" not in api.headers
+
+
+def test_a_key_in_the_query_string_is_refused_without_echoing_it(client, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="RMBG.server.middleware")
+    for path in (f"/api/removebg?api_key={API_KEY}", f"/healthz?X-Api-Key={API_KEY}", f"/?note={API_KEY}"):
+        response = client.post(path, headers=AUTH) if "removebg" in path else client.get(path)
+        error = assert_error(response, 400, "key_in_query")
+        assert "X-Api-Key header" in error["detail"] and API_KEY not in response.text
+    assert API_KEY not in caplog.text and caplog.text.count("[redacted]") == 3
+
+
 def test_api_key_auth_unit():
     from RMBG.server.auth import ApiKeyAuth, generate_api_key
-    from RMBG.server.removebg import ApiError
+    from RMBG.server.errors import ApiError
 
     key = generate_api_key()
     assert len(key) >= 40 and key != generate_api_key()

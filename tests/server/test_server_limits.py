@@ -153,8 +153,8 @@ def test_post_processors_are_read_at_request_time(make_client, small_photo):
 
 
 def test_model_runner_counts_admissions_and_releases():
-    from RMBG.server.app import ModelRunner
-    from RMBG.server.removebg import ApiError
+    from RMBG.server.errors import ApiError
+    from RMBG.server.runner import ModelRunner
 
     runner = ModelRunner("unit", workers=1, queue_size=1)
     gate = threading.Event()

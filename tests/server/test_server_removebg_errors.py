@@ -135,7 +135,9 @@ def test_unknown_routes_and_methods_answer_json(client):
 
 
 def test_no_subject_is_unknown_foreground():
-    from RMBG.server.removebg import ApiError, RemoveBgParams, render
+    from RMBG.server.errors import ApiError
+    from RMBG.server.removebg.params import RemoveBgParams
+    from RMBG.server.removebg.render import render
 
     with pytest.raises(ApiError) as caught:
         render(RemoveBgParams(image_source="image_file"), np.zeros((20, 30, 3), np.uint8), np.zeros((20, 30), np.float32))

@@ -9,22 +9,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from RMBG.server.removebg import (
-    ApiError,
+from RMBG.server.errors import ApiError
+from RMBG.server.removebg.decode import fit_megapixels
+from RMBG.server.removebg.layout import composite_over, cover_resize, crop_to_subject, place_subject, subject_box
+from RMBG.server.removebg.params import (
     RemoveBgParams,
-    composite_over,
-    cover_resize,
-    crop_to_subject,
-    fit_megapixels,
     parse_bg_color,
     parse_crop_margin,
     parse_params,
     parse_position,
     parse_scale,
-    place_subject,
-    render,
-    subject_box,
 )
+from RMBG.server.removebg.render import render
 
 
 def square_scene(height=100, width=160, box=(40, 20, 80, 60)):

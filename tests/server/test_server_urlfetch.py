@@ -11,7 +11,8 @@ import pytest
 from server_helpers import AUTH, assert_error
 from server_helpers import client, horse_path, make_client, photo, served_model, small_photo  # noqa: F401  (pytest fixtures)
 
-from RMBG.server.removebg import ApiError, address_refusal, fetch_url
+from RMBG.server.errors import ApiError
+from RMBG.server.removebg.urlfetch import address_refusal, fetch_url
 
 
 @pytest.mark.parametrize(
@@ -145,3 +146,56 @@ def test_endpoint_refuses_private_urls_when_fetching_is_on(make_client, url, wor
     assert error["detail"].startswith("image_url:") and words in error["detail"]
     error = assert_error(client.post("/api/removebg", headers=AUTH, json={"image_file_b64": "aGVsbG8=", "bg_image_url": url}), 400, "invalid_bg_image_url")
     assert error["detail"].startswith("bg_image_url:")
+
+
+#: IPv6 forms that carry an IPv4 address (issue 10: 6to4 for 127.0.0.1 passed the filter and the server called connect()).
+EMBEDDING = [
+    ("2002:7f00:1::", "6to4 address embedding 127.0.0.1, a loopback"),
+    ("2002:a00:1::5", "6to4 address embedding 10.0.0.1, a private"),
+    ("2002:a9fe:a9fe::", "6to4 address embedding 169.254.169.254, a link-local"),
+    ("64:ff9b::7f00:1", "NAT64 address embedding 127.0.0.1, a loopback"),
+    ("64:ff9b::a9fe:a9fe", "NAT64 address embedding 169.254.169.254, a link-local"),
+    ("64:ff9b:1::a00:1", "local-use NAT64"),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "Teredo client address embedding 127.0.0.1, a loopback"),  # client bits are inverted
+    ("2001:0:a00:1::1", "Teredo server address embedding 10.0.0.1, a private"),
+    ("::127.0.0.1", "IPv4-compatible address embedding 127.0.0.1, a loopback"),
+    ("::ffff:169.254.169.254", "IPv4-mapped address embedding 169.254.169.254, a link-local"),
+]
+
+
+@pytest.mark.parametrize("address, words", EMBEDDING)
+def test_ipv6_forms_embedding_a_non_public_ipv4_are_refused(address, words):
+    reason = address_refusal(address)
+    assert reason is not None and words in reason, reason
+
+
+@pytest.mark.parametrize("address", ["2002:808:808::1", "::ffff:8.8.8.8"])
+def test_embedding_forms_of_public_addresses_pass(address):
+    assert address_refusal(address) is None  # classification only: nothing is contacted
+
+
+@pytest.fixture
+def no_connect(monkeypatch):
+    """Records (and blocks) every outgoing connection attempt."""
+    import socket
+
+    attempts = []
+
+    def refuse(address, *args, **kwargs):
+        attempts.append(address)
+        raise AssertionError(f"connect() to {address} was attempted")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return attempts
+
+
+@pytest.mark.parametrize("address, words", EMBEDDING)
+def test_no_connection_is_attempted_to_an_embedded_private_address(make_client, no_connect, address, words):
+    url = f"http://[{address}]:8080/a.png"
+    with pytest.raises(ApiError) as caught:
+        fetch_url(url, max_bytes=1000, timeout_s=2)  # the real resolver: a literal address needs no DNS
+    assert caught.value.code == "invalid_image_url" and words in caught.value.detail
+    client = make_client(allow_url_fetch=True, url_fetch_timeout_s=3)
+    error = assert_error(client.post("/api/removebg", headers=AUTH, data={"image_url": url}), 400, "invalid_image_url")
+    assert words in error["detail"]
+    assert no_connect == []

@@ -51,14 +51,14 @@ def build_tiny(image_size=(32, 32), width: int = 6, maps: int = 2, name: str = T
 
 def register_tiny_model() -> None:
     """Register :data:`TINY_MODEL` (idempotent)."""
-    from RMBG.registry import ModelSpec, list_models, register_model
+    from RMBG.registry import Preset, list_models, register_presets
 
     if TINY_MODEL in list_models():
         return
-    register_model(ModelSpec(
-        name=TINY_MODEL, family="test", description="three convolutions, for trainer tests",
-        builder=build_tiny, config={"image_size": (32, 32)}, input_size=(32, 32),
-    ))
+    register_presets([Preset(
+        name=TINY_MODEL, family="test", task="segmentation", description="three convolutions, for trainer tests",
+        builder=build_tiny, config={"image_size": (32, 32)},
+    )])
 
 
 def free_port() -> int:

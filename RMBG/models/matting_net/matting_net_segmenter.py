@@ -22,7 +22,6 @@ import tensorflow as tf
 from RMBG.models.matting_net.matting_net_backbone import MattingNetBackbone
 from RMBG.models.matting_net.matting_net_layers import GuideEncoding, trimap_regions
 from RMBG.preprocessing import IMAGENET_MEAN, IMAGENET_STD, ImageConverter
-from RMBG.weights.sources import WeightFile, verify
 from RMBG.weights.strict import load_variables
 
 GUIDE_KEYS = {"trimap": "trimap", "mask": "mask"}
@@ -169,24 +168,15 @@ def build_matting_net(
     return GuidedSegmenter(backbone, converter, "trimap", encoding, clamp_known=True, name=name)
 
 
-def load_packaged_weights(model: keras.Model, weights: WeightFile, *, folder: str | os.PathLike) -> None:
-    """Load a weight file shipped in the package (``folder/weights.filename``) into ``model.backbone``.
+def load_packaged_weights(model: keras.Model, path: str | os.PathLike) -> None:
+    """The registry's importer for matting nets and refiners: a strict ``.npz`` of the backbone's
+    variables (:func:`RMBG.weights.strict.save_variables`) into ``model.backbone``.
 
-    The file's size, md5 and sha256 are verified first, then
-    :func:`RMBG.weights.strict.load_variables` places every tensor (missing, extra or mis-shaped
-    tensors raise :class:`~RMBG.weights.strict.WeightMismatchError`).
+    The registry verifies the packaged file's size and checksums before calling this.
 
     Raises:
-        FileNotFoundError: the file is absent.
-        RMBG.weights.sources.ChecksumError: the file is corrupt or not the one the preset names.
+        RMBG.weights.strict.WeightMismatchError: a tensor missing, left over or mis-shaped.
     """
-    path = Path(folder) / weights.filename
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"weights: the packaged file '{path}' is absent; reinstall RMBG or retrain it with "
-            "`python -m RMBG.matting.train_nets`"
-        )
-    verify(path, weights)
     load_variables(model.backbone, path)
 
 

@@ -94,6 +94,12 @@ class U2NetBackbone(keras.Model):
     #: Names of the output channels, in order.
     map_names = ("d0", "d1", "d2", "d3", "d4", "d5", "d6")
 
+    def encoder_layers(self) -> list[keras.layers.Layer]:
+        """The layers of encoder stages 1..6 (``stage1.*`` .. ``stage6.*``; the decoder's are
+        ``stage5d.*`` ..): what ``freeze_encoder`` freezes."""
+        stages = {f"stage{i}" for i in range(1, NUM_STAGES + 1)}
+        return [layer for layer in self.layers if layer.name.split(".")[0] in stages]
+
     def get_config(self):
         return {
             "name": self.name,

@@ -38,6 +38,17 @@
     return "HTTP " + response.status;
   }
 
+  // Forget the previous cutout: a failed run must not leave the last result and its download link on screen.
+  function clearResult() {
+    $("compare").hidden = true;
+    $("download").hidden = true;
+    $("download").removeAttribute("href");
+    $("result").onload = null;
+    $("result").removeAttribute("src");
+    if (resultUrl) URL.revokeObjectURL(resultUrl);
+    resultUrl = null;
+  }
+
   function fill(select, entries, selected) {
     select.replaceChildren(...entries.map(([value, label]) => {
       const option = document.createElement("option");
@@ -78,7 +89,9 @@
   function choose(file) {
     if (!file) return;
     if (!file.type.startsWith("image/")) {
+      clearResult();
       setStatus(`${file.name} is not an image (${file.type || "unknown type"}).`, true);
+      document.body.dataset.state = "error";
       return;
     }
     photo = file;
@@ -98,7 +111,7 @@
     form.append("model", $("model").value);
     form.append("post", $("post").value);
     $("run").disabled = true;
-    $("download").hidden = true;
+    clearResult();
     document.body.dataset.state = "working";
     setStatus("Removing the background…");
     const started = performance.now();
@@ -116,7 +129,6 @@
         return;
       }
       const blob = await response.blob();
-      if (resultUrl) URL.revokeObjectURL(resultUrl);
       resultUrl = URL.createObjectURL(blob);
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       const width = response.headers.get("X-Width");

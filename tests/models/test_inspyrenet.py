@@ -1,0 +1,131 @@
+"""InSPyReNet and its Swin encoder: shapes, serialisation, training, fine-tuning surgery, export.
+
+A small configuration (Swin-T layout, narrowed: see SMALL) keeps
+the module cheap: one model built once; the Swin-B checks against the reference live in
+tests/weights/test_inspyrenet_reference.py.
+"""
+
+from __future__ import annotations
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from model_harness import check_config_round_trip, check_fit_step, check_gradients, check_save_load, check_shapes
+from RMBG.models.inspyrenet.inspyrenet_segmenter import build_inspyrenet
+from RMBG.models.inspyrenet.layers.pyramid_reconstruct import PyramidReconstruct, gaussian_kernel
+from RMBG.models.swin.stochastic_depth import StochasticDepth
+from RMBG.models.swin.window_attention import relative_position_index, shifted_window_mask
+
+#: Swin-T's layout, narrowed: 4 stages, 1-2 blocks, window 4 (so 64 px inputs have several windows
+#: and shifted blocks with masks at every stage). drop_path 0: gradient checks must be deterministic.
+SMALL = {"embed_dim": 16, "depths": (2, 1, 2, 1), "num_heads": (1, 2, 2, 4), "window_size": 4}
+SIZE = (64, 64)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return build_inspyrenet(swin=SMALL, depth=16, image_size=SIZE, drop_path_rate=0.0, name="inspyrenet_small")
+
+
+def test_shapes_at_two_sizes(small):
+    check_shapes(small, [SIZE, (80, 48)], channels=4)  # any photo size → the converter's size
+    x = np.random.default_rng(0).normal(size=(1, 96, 64, 3)).astype("float32")
+    assert tuple(small.backbone(x).shape) == (1, 96, 64, 4)  # the network itself runs at any size
+    features = small.backbone.encoder(x)
+    assert [tuple(f.shape) for f in features] == [(1, 24, 16, 16), (1, 24, 16, 16), (1, 12, 8, 32), (1, 6, 4, 64), (1, 3, 2, 128)]
+
+
+def test_config_round_trip(small):
+    check_config_round_trip(small)
+    assert small.backbone.get_config()["swin"]["window_size"] == 4
+
+
+def test_save_load_equality(small, tmp_path):
+    check_save_load(small, tmp_path, SIZE)
+
+
+def test_every_weight_gets_a_gradient(small):
+    # No exemptions: the decoder's convolutions have no bias (nothing for BatchNorm to cancel).
+    check_gradients(small, SIZE)
+
+
+def test_one_fit_step_with_deep_supervision(small):
+    from RMBG.training.losses import DeepSupervisionBCE
+
+    check_fit_step(small, DeepSupervisionBCE(), SIZE)
+
+
+def test_freeze_encoder_fixes_the_swin_only(small):
+    from RMBG.training.trainer import freeze_encoder
+
+    model = build_inspyrenet(swin=SMALL, depth=16, image_size=SIZE, name="frozen")
+    total = model.count_params()
+    encoder = sum(int(np.prod(v.shape)) for v in model.backbone.encoder.weights)
+    assert freeze_encoder(model) == 1
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    assert trainable == sum(int(np.prod(v.shape)) for v in small.trainable_weights) - encoder
+    assert not model.backbone.encoder.trainable and total == model.count_params()
+
+
+def test_stochastic_depth_drops_whole_samples_in_training_only():
+    layer = StochasticDepth(0.5, seed=3)
+    x = np.ones((400, 2, 2, 1), np.float32)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    y = np.asarray(layer(x, training=True))
+    per_sample = y.reshape(400, -1)
+    assert set(np.unique(per_sample)) == {0.0, 2.0}  # kept branches are scaled by 1 / (1 - rate)
+    assert np.all(per_sample.min(axis=1) == per_sample.max(axis=1))  # a sample is dropped as a whole
+    assert 150 < (per_sample[:, 0] == 0).sum() < 250
+    with pytest.raises(ValueError, match="rate"):
+        StochasticDepth(1.0)
+
+
+def test_swin_b_preset_has_linear_stochastic_depth():
+    from RMBG.models.swin import SWIN_CONFIGS, SwinTransformer
+
+    swin = SwinTransformer(**{**SWIN_CONFIGS["swin_t"], "embed_dim": 8, "num_heads": (1, 1, 1, 1)}, drop_path_rate=0.2)
+    rates = [layer.rate for layer in swin.layers if isinstance(layer, StochasticDepth)]
+    # 12 blocks, two branches each; the first block's rate is 0 (no layer), the last 0.2.
+    assert len(rates) == 2 * 11 and np.isclose(rates[-1], 0.2) and np.all(np.diff(rates[::2]) > 0)
+
+
+def test_relative_position_index_and_shift_mask():
+    index = relative_position_index(3)
+    assert index.shape == (9, 9) and index.min() == 0 and index.max() == 24
+    assert np.all(np.diag(index) == 12)  # zero offset is the centre of the 5x5 table
+    mask = np.asarray(shifted_window_mask(6, 6, 3, 1, "float32"))
+    assert mask.shape == (4, 9, 9) and np.all(mask[0] == 0)  # the top-left window holds one region
+    assert set(np.unique(mask[3])) == {0.0, -100.0} and np.all(mask[3] == mask[3].T)
+
+
+def test_gaussian_kernel_equals_opencv():
+    k = cv2.getGaussianKernel(7, 1)
+    np.testing.assert_array_equal(gaussian_kernel(7, 1.0), np.outer(k, k).astype(np.float32))
+
+
+def test_pyramid_reconstruct_adds_a_fitting_laplacian_unchanged():
+    layer = PyramidReconstruct()
+    rng = np.random.default_rng(5)
+    coarse = rng.normal(size=(2, 6, 5, 1)).astype("float32")
+    laplacian = rng.normal(size=(2, 12, 10, 1)).astype("float32")
+    out = np.asarray(layer([coarse, laplacian]))
+    assert out.shape == (2, 12, 10, 1)
+    # align_corners resize to the same size is the identity (the reference relies on it); 1e-6 is
+    # the float32 rounding of (a + b) - a for |a|, |b| of a few units
+    np.testing.assert_allclose(out - np.asarray(layer.expand(coarse)), laplacian, atol=1e-6)
+    smaller = np.asarray(layer([coarse, laplacian[:, :6, :5]]))
+    assert smaller.shape == (2, 12, 10, 1)  # a Laplacian of another size is resized to fit
+
+
+def test_onnx_export_matches_keras(small, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from RMBG.export.onnx_export import export_onnx
+
+    path = export_onnx(small, tmp_path / "inspyrenet_small.onnx")
+    x = np.random.default_rng(4).uniform(0, 255, (2, *SIZE, 3)).astype("float32")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_mask,) = session.run(None, {session.get_inputs()[0].name: x})
+    # 1e-5: both run the same float32 graph; the min-max output is in [0, 1].
+    np.testing.assert_allclose(onnx_mask, small(x, training=False).numpy(), atol=1e-5)
