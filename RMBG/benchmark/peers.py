@@ -22,6 +22,8 @@ from typing import Callable
 
 import numpy as np
 
+from RMBG.export.rembg_layout import minmax, official_preprocess  # noqa: F401  (re-exported for the benchmark)
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -117,20 +119,6 @@ def keras_to_torch_state(backbone) -> dict[str, np.ndarray]:
             state.update({f"{layer.name}.weight": gamma, f"{layer.name}.bias": beta,
                           f"{layer.name}.running_mean": mean, f"{layer.name}.running_var": variance})
     return state
-
-
-def official_preprocess(batch: np.ndarray) -> np.ndarray:
-    """``(N, H, W, 3)`` pixel values [0, 255] → NCHW float32 the official way (÷ image max, ImageNet mean/std)."""
-    peak = np.maximum(batch.max(axis=(1, 2, 3), keepdims=True), 1e-6)
-    normalised = (batch / peak - IMAGENET_MEAN) / IMAGENET_STD
-    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2), dtype=np.float32)
-
-
-def minmax(maps: np.ndarray) -> np.ndarray:
-    """Per-image min-max normalisation of ``(N, H, W)`` maps."""
-    low = maps.min(axis=(1, 2), keepdims=True)
-    high = maps.max(axis=(1, 2), keepdims=True)
-    return (maps - low) / np.maximum(high - low, 1e-8)
 
 
 class TorchU2NetP:

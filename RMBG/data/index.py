@@ -42,7 +42,7 @@ class IndexRow:
         line: the row's line number in the CSV (the header is line 1).
         image: the photo path as written in the CSV.
         mask: the mask path as written in the CSV.
-        image_path: the photo's absolute path (resolved against the CSV's folder).
+        image_path: the photo's absolute path (joined to the CSV's folder, ``..`` normalised).
         mask_path: the mask's absolute path.
         split: the ``split`` column ('' when the CSV has none).
         category: the ``category`` column ('' when the CSV has none).
@@ -198,7 +198,8 @@ def read_index(
                                          f"row {line} of '{path.name}' has an empty image or mask path"))
             continue
         rows.append(IndexRow(
-            line=line, image=image, mask=mask, image_path=base / image, mask_path=base / mask,
+            line=line, image=image, mask=mask,
+            image_path=Path(os.path.normpath(base / image)), mask_path=Path(os.path.normpath(base / mask)),
             split=record.get("split", ""), category=record.get("category", ""), fields=record,
         ))
     index = DatasetIndex(path, columns, tuple(rows), wanted if wanted is not None else available, tuple(problems))

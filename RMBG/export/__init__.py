@@ -13,82 +13,25 @@ Every exported file carries its metadata (model name, input size, interpolation,
 precision, weights fingerprint) so a backend can run it without the Keras model: in the ONNX
 ``metadata_props``, in the TFLite flatbuffer's metadata and in the SavedModel's ``assets.extra``.
 
-This package imports TensorFlow only when it exports; :mod:`RMBG.export.backends` runs ``.onnx``
-files with onnxruntime alone.
+This package imports TensorFlow only when it exports; :mod:`RMBG.runtime` runs the ``.onnx``
+files with onnxruntime or OpenVINO alone.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-#: The formats :func:`export_model` writes.
-EXPORT_FORMATS = ("onnx", "tflite", "savedmodel")
-
-#: The file suffix each format is written with (a SavedModel is a folder).
-FORMAT_SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": ""}
-
-#: Key under which every format stores the export metadata (a JSON string).
-METADATA_KEY = "rmbg_export"
-
-#: Bumped when the exported graphs change, so cached exports are redone.
-EXPORT_VERSION = 1
-
-#: Layouts: ``segmenter`` (NHWC pixels [0, 255] in, mask out) or ``rembg`` (NCHW normalised in, 7 maps out).
-LAYOUTS = ("segmenter", "rembg")
-
-
-def export_metadata(model: Any, *, format: str, layout: str = "segmenter", precision: str = "float32") -> dict:
-    """The metadata stored in an exported file.
-
-    Args:
-        model: a built :class:`~RMBG.models.segmenter.Segmenter`.
-        format: one of :data:`EXPORT_FORMATS`.
-        layout: one of :data:`LAYOUTS`.
-        precision: ``"float32"`` or ``"float16"`` (the stored weights).
-
-    Returns:
-        A JSON-serialisable dict.
-    """
-    from RMBG import __version__
-
-    converter = model.converter
-    return {
-        "export_version": EXPORT_VERSION,
-        "rmbg_version": __version__,
-        "format": format,
-        "layout": layout,
-        "precision": precision,
-        "model": model.name,
-        "image_size": list(converter.image_size) if converter.image_size is not None else None,
-        "interpolation": converter.interpolation,
-        "scaling": converter.scaling,
-        "mean": list(converter.mean) if converter.mean is not None else None,
-        "std": list(converter.std) if converter.std is not None else None,
-        "output_normalization": model.output_normalization,
-        "weights_sha256": weights_fingerprint(model),
-    }
-
-
-def weights_fingerprint(model: Any) -> str:
-    """sha256 over the model's configuration and every weight (name, shape, dtype, bytes).
-
-    Two models with the same architecture, preprocessing and weight values give the same digest,
-    so exports of them can be cached under it.
-    """
-    import numpy as np
-
-    digest = hashlib.sha256()
-    config = {"converter": model.converter.get_config(), "output_normalization": model.output_normalization}
-    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    for variable in model.weights:
-        value = np.ascontiguousarray(np.asarray(variable))
-        digest.update(f"{variable.path}|{value.shape}|{value.dtype}".encode())
-        digest.update(value.tobytes())
-    return digest.hexdigest()
+from RMBG.export.metadata import (
+    EXPORT_FORMATS,
+    EXPORT_VERSION,
+    FORMAT_SUFFIXES,
+    LAYOUTS,
+    METADATA_KEY,
+    export_metadata,
+    weights_fingerprint,
+)
 
 
 def export_model(
@@ -201,7 +144,7 @@ def measure_parity(path: str | os.PathLike, model: Any, photos: list[str | os.Pa
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         if metadata["layout"] == "rembg":
-            from RMBG.benchmark.peers import minmax, official_preprocess
+            from RMBG.export.rembg_layout import minmax, official_preprocess
 
             def run(batch):
                 return minmax(session.run(None, {name: official_preprocess(batch)})[0][:, 0])[..., None]

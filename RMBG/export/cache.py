@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from RMBG.export import EXPORT_VERSION, FORMAT_SUFFIXES, read_metadata
+from RMBG.export import export_model, read_metadata
+from RMBG.export.metadata import EXPORT_VERSION, FORMAT_SUFFIXES
 from RMBG.paths import cache_dir
 
 
@@ -59,7 +60,7 @@ def export_cache_key(model: Any, format: str, *, fp16: bool = False) -> tuple[st
             config = json.dumps(dict(spec.config), sort_keys=True, default=str)
             stem, source = text, f"registry:{text}:{weights}:{config}"
     else:
-        from RMBG.export import weights_fingerprint
+        from RMBG.export.metadata import weights_fingerprint
 
         stem, source = model.name, f"model:{weights_fingerprint(model)}"
     from RMBG import __version__
@@ -97,8 +98,6 @@ def exported_file(model: Any, format: str, *, fp16: bool = False) -> Path:
     stem, key = export_cache_key(model, format, fp16=fp16)
     target = cache_dir() / "exported" / f"{stem}-{key}{'-fp16' if fp16 else ''}{suffix}"
     if not target.is_file():
-        from RMBG.export import export_model
-
         export_model(model, target, format, fp16=fp16)
     return target
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from RMBG.atomic import atomic_write_bytes
-from RMBG.export import METADATA_KEY, export_metadata
+from RMBG.export.metadata import METADATA_KEY, export_metadata
 
 #: Default ONNX opset (onnxruntime 1.20+ runs it; tf2onnx 1.17 supports up to 18).
 DEFAULT_OPSET = 17

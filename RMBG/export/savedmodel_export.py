@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from RMBG.export import METADATA_KEY, export_metadata
+from RMBG.export.metadata import METADATA_KEY, export_metadata
 
 #: Name of the input tensor of the exported segmenter graphs.
 INPUT_NAME = "images"

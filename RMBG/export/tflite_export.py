@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from RMBG.atomic import atomic_write_bytes
-from RMBG.export import METADATA_KEY, export_metadata
+from RMBG.export.metadata import METADATA_KEY, export_metadata
 
 
 def convert_to_tflite(model: Any, *, fp16: bool = False) -> bytes:

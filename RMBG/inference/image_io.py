@@ -86,6 +86,8 @@ def _open_pil(source: ImageSource, max_pixels: int) -> Image.Image:
         except UnidentifiedImageError:
             raise ImageReadError(name, "not a recognised image format (corrupt, or not JPEG, PNG, WebP, BMP, TIFF or GIF)") from None
         except OSError as error:
+            if "truncated" in str(error).lower():
+                raise ImageReadError(name, f"the file is truncated ({error})") from None
             raise ImageReadError(name, f"cannot open it ({error})") from None
     width, height = image.size
     if width * height > max_pixels:

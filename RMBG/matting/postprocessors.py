@@ -1,6 +1,6 @@
 """Matting post-processors for :class:`RMBG.inference.remover.Remover` (``post=...``).
 
-Imported by :mod:`RMBG.inference.postprocess`, which registers:
+Named in :data:`RMBG.inference.postprocess.POSTPROCESSOR_TARGETS` (imported on first use):
 
 =================  ==========================================================================
 ``trimap-cf``      mask -> trimap (:func:`make_trimap`) -> closed-form alpha
@@ -40,9 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from RMBG.inference.postprocess import register_postprocessor
 from RMBG.matting.closed_form import MIN_SOLVE_SIDE, check_rgb, estimate_alpha
-from RMBG.matting.fba import fba_postprocess
 from RMBG.matting.foreground import estimate_foreground
 from RMBG.matting.refine import DEFAULT_TRIMAP_PRESET
 from RMBG.matting.trimap import BACKGROUND, FOREGROUND, TrimapConfig, get_trimap_config, make_trimap, mask_levels
@@ -232,9 +230,3 @@ def refine_then_matting(
     alpha, _ = net_alpha(image, refined, **options)
     return alpha, estimate_foreground(image, alpha) if estimate else None
 
-
-register_postprocessor("trimap-cf", trimap_cf)
-register_postprocessor("matting-net", matting_net)
-register_postprocessor("refine", refine)
-register_postprocessor("refine+matting", refine_then_matting)
-register_postprocessor("fba", fba_postprocess)  # CarveKit's pipeline, RMBG.matting.fba

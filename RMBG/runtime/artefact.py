@@ -70,7 +70,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def _versions() -> str:
     from RMBG import __version__
-    from RMBG.export import EXPORT_VERSION
+    from RMBG.export.metadata import EXPORT_VERSION
 
     return f"artefact{ARTEFACT_VERSION}|export{EXPORT_VERSION}|rmbg{__version__}"
 
@@ -100,7 +100,7 @@ def artefact_key(model: Any) -> tuple[str, str, str]:
             config = json.dumps(dict(preset.config), sort_keys=True, default=str)
             source, stem = f"registry:{text}:{preset.weights.checksum}:{config}", text
     else:
-        from RMBG.export import weights_fingerprint
+        from RMBG.export.metadata import weights_fingerprint
 
         source, stem = f"model:{weights_fingerprint(model)}", model.name
     key = hashlib.sha256(f"{_versions()}|{source}".encode()).hexdigest()[:16]
@@ -148,7 +148,7 @@ def find_artefact(model: Any) -> Artefact | None:
 
 
 def _write_artefact(keras_model: Any, folder: Path, key: str, source: str, *, probes: int | None) -> None:
-    from RMBG.export import export_metadata
+    from RMBG.export.metadata import export_metadata
     from RMBG.export.onnx_export import export_onnx
     from RMBG.runtime.parity import measure_engines
 
@@ -210,7 +210,7 @@ def onnx_file_artefact(path: str | os.PathLike) -> Artefact:
         FileNotFoundError: no such file.
         ValueError: not exported by RMBG, another layout, or no fixed input size.
     """
-    from RMBG.export import METADATA_KEY
+    from RMBG.export.metadata import METADATA_KEY
     from RMBG.runtime.engines import OnnxRuntimeEngine
 
     source = Path(path)

@@ -1,8 +1,9 @@
 """The server's one inference seam: ``load_predictor(name)`` → an object with ``predict_mask(image)``.
 
-Everything the server does with a model goes through :class:`MaskPredictor`; swapping the engine
-(the Keras :class:`~RMBG.inference.remover.Remover` today, a TensorFlow-free ``RMBG.runtime``
-engine or the registry's model cache later) means changing :func:`_build_predictor` only.
+Everything the server does with a model goes through :class:`MaskPredictor`: a
+:class:`~RMBG.inference.remover.Remover` on the TensorFlow-free runtime (``backend="auto"``: the
+model's prepared ONNX artefact on the fastest engine that matched Keras fp32), built in
+:func:`_build_predictor` only.
 Each model name is loaded once per process, shared by every app created in it, and called by
 one thread at a time.
 """
@@ -46,7 +47,7 @@ def _build_predictor(name: str) -> MaskPredictor:
     """Load model ``name`` and trace it once (not on the first request). The engine choice lives here."""
     from RMBG.inference.remover import Remover
 
-    remover = Remover(name, backend="keras", batch_size=1)
+    remover = Remover(name, backend="auto", batch_size=1)  # the TensorFlow-free runtime (RMBG.runtime)
     remover.predict_masks([np.zeros((32, 32, 3), np.uint8)])
     return LockedPredictor(name, remover)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import keras
 import numpy as np
 
 
@@ -18,7 +17,7 @@ class WeightMismatchError(ValueError):
     """Weights and model disagree: a tensor is missing, left over or of the wrong shape."""
 
 
-def save_variables(model: keras.Model, path: str | os.PathLike) -> Path:
+def save_variables(model, path: str | os.PathLike) -> Path:
     """Write every variable of ``model`` to a ``.npz`` keyed by variable path (atomically)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -31,7 +30,7 @@ def save_variables(model: keras.Model, path: str | os.PathLike) -> Path:
     return target
 
 
-def load_variables(model: keras.Model, path: str | os.PathLike) -> None:
+def load_variables(model, path: str | os.PathLike) -> None:
     """Load a file written by :func:`save_variables`; any missing, extra or mis-shaped tensor raises."""
     with np.load(path) as stored:
         names = set(stored.files)

@@ -1,0 +1,73 @@
+"""What every exported file says about itself: formats, the metadata record and the weight
+fingerprint (the leaf of :mod:`RMBG.export`; the exporters and the runtime import it)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+#: The formats :func:`export_model` writes.
+EXPORT_FORMATS = ("onnx", "tflite", "savedmodel")
+
+#: The file suffix each format is written with (a SavedModel is a folder).
+FORMAT_SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": ""}
+
+#: Key under which every format stores the export metadata (a JSON string).
+METADATA_KEY = "rmbg_export"
+
+#: Bumped when the exported graphs change, so cached exports are redone.
+EXPORT_VERSION = 1
+
+#: Layouts: ``segmenter`` (NHWC pixels [0, 255] in, mask out) or ``rembg`` (NCHW normalised in, 7 maps out).
+LAYOUTS = ("segmenter", "rembg")
+
+
+def export_metadata(model: Any, *, format: str, layout: str = "segmenter", precision: str = "float32") -> dict:
+    """The metadata stored in an exported file.
+
+    Args:
+        model: a built :class:`~RMBG.models.segmenter.Segmenter`.
+        format: one of :data:`EXPORT_FORMATS`.
+        layout: one of :data:`LAYOUTS`.
+        precision: ``"float32"`` or ``"float16"`` (the stored weights).
+
+    Returns:
+        A JSON-serialisable dict.
+    """
+    from RMBG import __version__
+
+    converter = model.converter
+    return {
+        "export_version": EXPORT_VERSION,
+        "rmbg_version": __version__,
+        "format": format,
+        "layout": layout,
+        "precision": precision,
+        "model": model.name,
+        "image_size": list(converter.image_size) if converter.image_size is not None else None,
+        "interpolation": converter.interpolation,
+        "scaling": converter.scaling,
+        "mean": list(converter.mean) if converter.mean is not None else None,
+        "std": list(converter.std) if converter.std is not None else None,
+        "output_normalization": model.output_normalization,
+        "weights_sha256": weights_fingerprint(model),
+    }
+
+
+def weights_fingerprint(model: Any) -> str:
+    """sha256 over the model's configuration and every weight (name, shape, dtype, bytes).
+
+    Two models with the same architecture, preprocessing and weight values give the same digest,
+    so exports of them can be cached under it.
+    """
+    import numpy as np
+
+    digest = hashlib.sha256()
+    config = {"converter": model.converter.get_config(), "output_normalization": model.output_normalization}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for variable in model.weights:
+        value = np.ascontiguousarray(np.asarray(variable))
+        digest.update(f"{variable.path}|{value.shape}|{value.dtype}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
