@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
-import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from RMBG.data.index import (  # noqa: F401  (the one pairing and path helpers, 
     portable_relpath,
 )
 from RMBG.data.index import list_folder_images as listing  # noqa: F401
+from RMBG.atomic import atomic_copy, atomic_path, atomic_write_text, move_no_clobber  # noqa: F401  (move_no_clobber re-exported)
 from RMBG.inference.image_io import ImageReadError, save_image
 
 T = TypeVar("T")
@@ -197,32 +196,6 @@ def temporary_name(folder: Path, suffix: str = "") -> Path:
             return candidate
 
 
-def move_no_clobber(source: Path, target: Path) -> None:
-    """Move ``source`` to ``target`` (same file system), refusing to replace an existing ``target``.
-
-    A hard link followed by an unlink cannot replace an existing file; where hard links are not
-    available (or ``source`` is a symbolic link) the existence check precedes a plain rename.
-
-    Raises:
-        FileExistsError: ``target`` already exists.
-    """
-    if os.path.lexists(target):
-        raise FileExistsError(f"'{target}' already exists; it was not overwritten")
-    if not source.is_symlink():
-        try:
-            os.link(source, target)
-        except FileExistsError:
-            raise FileExistsError(f"'{target}' already exists; it was not overwritten") from None
-        except OSError:
-            pass  # no hard links here (FAT, some network shares): fall back below
-        else:
-            os.unlink(source)
-            return
-    if os.path.lexists(target):
-        raise FileExistsError(f"'{target}' already exists; it was not overwritten")
-    os.rename(source, target)
-
-
 def write_new_image(path: str | os.PathLike, image: np.ndarray, *, replace: bool = False) -> Path:
     """Encode ``image`` to ``path`` atomically; an existing file is kept unless ``replace``.
 
@@ -230,18 +203,10 @@ def write_new_image(path: str | os.PathLike, image: np.ndarray, *, replace: bool
         FileExistsError: ``path`` exists and ``replace`` is false.
     """
     target = Path(path)
-    if replace:
-        return save_image(target, image)
-    if os.path.lexists(target):
+    if not replace and os.path.lexists(target):
         raise FileExistsError(f"'{target}' already exists; it was not overwritten")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_name(target.parent, target.suffix)
-    try:
+    with atomic_path(target, clobber=replace, suffix=target.suffix) as temporary:  # the suffix picks the format
         save_image(temporary, image)
-        move_no_clobber(temporary, target)
-    finally:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
     return target
 
 
@@ -249,38 +214,14 @@ def copy_no_clobber(source: Path, target: Path) -> Path:
     """Copy ``source`` to ``target`` atomically, refusing to replace an existing ``target``."""
     if os.path.lexists(target):
         raise FileExistsError(f"'{target}' already exists; it was not overwritten")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_name(target.parent, target.suffix)
-    try:
-        shutil.copyfile(source, temporary)
-        shutil.copystat(source, temporary)
-        move_no_clobber(temporary, target)
-    finally:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-    return target
+    return atomic_copy(source, target, clobber=False)
 
 
 def write_text_atomic(path: Path, text: str, *, replace: bool = False) -> Path:
     """Write a text file atomically; an existing file is kept unless ``replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not replace and os.path.lexists(path):
         raise FileExistsError(f"'{path}' already exists; it was not overwritten")
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a CSV gets normal permissions
-        if replace:
-            os.replace(temporary, path)
-        else:
-            move_no_clobber(Path(temporary), path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+    return atomic_write_text(path, text, clobber=replace)
 
 
 def write_csv_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, replace: bool = False) -> Path:

@@ -12,15 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from RMBG.atomic import atomic_path
 from RMBG.inference.image_io import load_image, load_mask
 
 from ._common import (
     Report,
     category_of,
     describe_error,
-    move_no_clobber,
     pair_folders,
-    temporary_name,
 )
 from .index import SPLITS, read_index
 from .resize import resize_array, target_size
@@ -56,16 +55,8 @@ def _save(figure, target: Path, overwrite: bool) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)
-    temporary = temporary_name(target.parent, ".png")
-    try:
+    with atomic_path(target, clobber=overwrite, suffix=".png") as temporary:
         figure.savefig(temporary, format="png", dpi=100)
-        if overwrite:
-            os.replace(temporary, target)
-        else:
-            move_no_clobber(temporary, target)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
     return target
 
 

@@ -179,6 +179,7 @@ def measure_parity(path: str | os.PathLike, model: Any, photos: list[str | os.Pa
 
 __all__ = [
     "EXPORT_FORMATS",
+    "EXPORT_VERSION",
     "FORMAT_SUFFIXES",
     "LAYOUTS",
     "METADATA_KEY",

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from RMBG.atomic import atomic_dir
 from RMBG.export.metadata import METADATA_KEY, export_metadata
 
 #: Name of the input tensor of the exported segmenter graphs.
@@ -83,19 +82,12 @@ def export_savedmodel(model: Any, path: str | os.PathLike) -> Path:
     if path.exists() and not path.is_dir():
         raise ValueError(f"path: a SavedModel is a folder, but '{path}' is an existing file; choose another path")
     module = _Serving(model)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        target = staging / "savedmodel"
+    with atomic_dir(path) as target:
         tf.saved_model.save(module, str(target), signatures={"serving_default": module.serve})
         extra = target / "assets.extra"
         extra.mkdir(exist_ok=True)
         metadata = export_metadata(model, format="savedmodel")
         (extra / f"{METADATA_KEY}.json").write_text(json.dumps(metadata, indent=2))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(target, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 

@@ -19,12 +19,11 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from RMBG.atomic import atomic_dir, atomic_write_json
 from RMBG.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -162,7 +161,7 @@ def _write_artefact(keras_model: Any, folder: Path, key: str, source: str, *, pr
         "sha256": file_sha256(model_path), "size": model_path.stat().st_size,
         "parity": measure_engines(keras_model, model_path, probes=probes),
     })
-    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+    atomic_write_json(folder / METADATA_FILE, metadata)
 
 
 def prepare(model: Any, *, rebuild: bool = False, probes: int | None = None) -> Artefact:
@@ -187,19 +186,11 @@ def prepare(model: Any, *, rebuild: bool = False, probes: int | None = None) -> 
 
     log.info("building the runtime artefact of %s (once; exported from the Keras model) in %s", stem, folder)
     keras_model = load_model(model, task=None)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        _write_artefact(keras_model, staging, key, source, probes=probes)
-        if folder.exists():
-            shutil.rmtree(folder)
-        try:
-            os.replace(staging, folder)
-        except OSError:  # another process put a complete artefact there first: use it
-            shutil.rmtree(staging, ignore_errors=True)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        with atomic_dir(folder) as staging:
+            _write_artefact(keras_model, staging, key, source, probes=probes)
+    except FileExistsError:  # another process completed the same artefact first: use it (checked below)
+        log.info("another process built %s first; using it", folder)
     return check_artefact(folder, key)
 
 

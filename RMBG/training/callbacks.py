@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from RMBG.atomic import atomic_write_bytes
+from RMBG.atomic import atomic_path, atomic_write_bytes
 
 #: How many epochs of callback state are kept in a state file.
 _KEPT_STATES = 5
@@ -211,18 +210,8 @@ class AtomicCheckpoint(_EpochStateMixin, keras.callbacks.Callback):
         self._save_state(epoch + 1)
 
     def _save(self) -> None:
-        path = Path(self.filepath)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # a unique temporary name (Keras needs the .keras suffix), renamed over the old file
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-        os.close(descriptor)
-        try:
+        with atomic_path(self.filepath, suffix=".keras") as temporary:  # Keras needs the .keras suffix
             self.model.save(temporary)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
 
     def get_config(self):
         return {

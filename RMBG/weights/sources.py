@@ -30,6 +30,7 @@ from typing import Iterable
 
 from tqdm.auto import tqdm
 
+from RMBG.atomic import atomic_copy
 from RMBG.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -118,12 +119,9 @@ def _install_verified(candidate: Path, spec: WeightFile, *, keep_source: bool) -
     target = weights_cache() / spec.filename
     if candidate.resolve() == target.resolve():
         return target
-    partial = target.with_suffix(target.suffix + ".part")
-    if keep_source:
-        shutil.copyfile(candidate, partial)
-    else:
-        shutil.move(candidate, partial)
-    os.replace(partial, target)
+    atomic_copy(candidate, target)
+    if not keep_source:
+        candidate.unlink()
     return target
 
 

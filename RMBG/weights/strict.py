@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from RMBG.atomic import atomic_path
+
 
 class WeightMismatchError(ValueError):
     """Weights and model disagree: a tensor is missing, left over or of the wrong shape."""
@@ -24,9 +26,8 @@ def save_variables(model, path: str | os.PathLike) -> Path:
     arrays = {variable.path: np.asarray(variable.numpy()) for variable in model.variables}
     if len(arrays) != len(model.variables):
         raise WeightMismatchError(f"model {model.name} has variables with duplicate paths")
-    partial = target.with_name(target.name + ".part.npz")
-    np.savez(partial, **arrays)
-    os.replace(partial, target)
+    with atomic_path(target, suffix=".npz") as temporary:  # np.savez appends .npz to other names
+        np.savez(temporary, **arrays)
     return target
 
 

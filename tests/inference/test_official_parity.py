@@ -9,6 +9,7 @@ from PIL import Image
 
 import RMBG
 from conftest import require_asset
+from tolerances import FP32_ENGINES_MAX_ABS, FP32_ENGINES_MEAN_ABS
 from RMBG.inference.image_io import list_images, load_image, load_mask
 
 
@@ -33,11 +34,29 @@ def test_keras_matches_onnxruntime_on_real_photos(remover, photos):
     expected = np.concatenate([  # the official export has a fixed batch of 1
         session.run(None, {"input.1": x[None].transpose(0, 3, 1, 2)})[0][:, 0] for x in normalised
     ])
-    logits = remover.backend.model.backbone(normalised, training=False).numpy()[..., 0]
+    backbone = remover.backend.model.backbone
+    logits = np.concatenate([  # 6 photos per call: the whole set at once needs ~10 GB
+        backbone(normalised[start:start + 6], training=False).numpy()[..., 0] for start in range(0, len(normalised), 6)
+    ])
     ours = 1.0 / (1.0 + np.exp(-logits))
-    difference = np.abs(ours - expected).max()
+    difference = np.abs(ours - expected)
     assert len(photos) == 18
-    assert difference <= 1e-4, f"fused map max |keras - onnxruntime| = {difference}"
+    # Two fp32 engines with different kernels: bounds and measurements in tests/tolerances.py.
+    assert difference.max() <= FP32_ENGINES_MAX_ABS, f"fused map max |keras - onnxruntime| = {difference.max()}"
+    assert difference.mean() <= FP32_ENGINES_MEAN_ABS, f"fused map mean |keras - onnxruntime| = {difference.mean()}"
+    # Against the official outputs (8-bit PNGs): both engines reproduce them equally well, photo by photo.
+    results = require_asset("u2net_testdata", "u2netp_results")
+    for (path, image), keras_map, onnx_map in zip(photos, ours, expected):
+        official = load_mask(results / f"{path.stem}.png")
+        size = (image.shape[1], image.shape[0])
+        errors = [np.abs(official_postprocess(_min_max(m), size) - official).mean() for m in (keras_map, onnx_map)]
+        # One 8-bit level flipped at ~1e-4 of the pixels moves the MAE by ~4e-7; 1e-4 is loose on purpose.
+        assert abs(errors[0] - errors[1]) <= 1e-4 and max(errors) <= 0.002, (path.name, errors)
+
+
+def _min_max(fused: np.ndarray) -> np.ndarray:
+    """u2net_test.py's normalisation of the fused map."""
+    return (fused - fused.min()) / (fused.max() - fused.min())
 
 
 def official_postprocess(mask_320: np.ndarray, size: tuple[int, int]) -> np.ndarray:
