@@ -12,6 +12,7 @@ whatever runtime artefact it uses, so no timed run pays for an export.
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ class CommandRunner:
         self.peer: RembgPeer | None = None
         self.peer_model: Path | None = None
         self._files: FileSet | None = None
+        self.last_log: Path | None = None
 
     def available(self, command: CommandSpec) -> str | None:
         """Why ``command`` cannot run here (``None``: it can); installs the rembg peer when the config asks."""
@@ -87,7 +89,7 @@ class CommandRunner:
         """
         shutil.rmtree(output, ignore_errors=True)
         output.mkdir(parents=True)
-        log_path = self.config.output / "logs" / f"{output.parent.name}-{output.name}.log"
+        log_path = self.last_log = self.config.output / "logs" / f"{output.parent.name}-{output.name}.log"
         result = measure_process(self.argv(command, input, output), output_dir=output, log_path=log_path,
                                  env=self.env(command), timeout=self.config.timeout)
         if result.returncode != 0 or result.outputs != expected:
@@ -125,7 +127,15 @@ def _timed_row(runner: CommandRunner, command: CommandSpec, input: Path, output:
     except (RuntimeError, TimeoutError, OSError) as error:
         errors.append(f"{base.get('section')} {command.name} {base.get('condition')}: {error}")
         return {**row, "status": "error", "error": str(error)[:300]}
-    return {**row, **result.as_row(), "status": "ok"}
+    return {**row, **result.as_row(), "engine": chosen_engine(runner.last_log), "status": "ok"}
+
+
+def chosen_engine(log_path: Path | None) -> str:
+    """The engine ``--backend auto`` reported choosing in a run's log (``onnxruntime fp32``), or ''."""
+    if log_path is None or not log_path.is_file():
+        return ""
+    match = re.search(r"backend auto -> ([^:\n]+)", log_path.read_text(errors="replace"))
+    return match.group(1).strip() if match else ""
 
 
 def run_process_section(config: BenchmarkConfig, runner: CommandRunner, commands: list[CommandSpec], folder: Path,

@@ -41,6 +41,9 @@ def summarise_runs(runs, agreement, baseline: str, by: Sequence[str]):
         wall_s_min=("wall_s", "min"), wall_s_max=("wall_s", "max"), cpu_s=("cpu_s", "median"),
         peak_rss_mb=("peak_rss_mb", "max"), first_output_s=("first_output_s", "median"), argv=("argv", "first"),
     ).reset_index()
+    if "engine" in ok:  # ("engine" is a keyword of agg itself)
+        engines = ok.groupby(keys, dropna=False, sort=False)["engine"].agg(lambda v: " / ".join(sorted({e for e in v if e})))
+        table["engine"] = engines.reset_index(drop=True).values
     if "cached_after_evict_mb" in ok:
         cached = ok.groupby(keys, dropna=False, sort=False)["cached_after_evict_mb"].median().reset_index(drop=True)
         table["cached_after_evict_mb"] = cached.values
@@ -186,9 +189,12 @@ def _save(fig, path: Path) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-PROCESS_COLUMNS = ("command", "condition", "runs", "wall_s", "wall_s_min", "wall_s_max", "ratio_to_baseline", "cpu_s",
+PROCESS_COLUMNS = ("command", "engine", "condition", "runs", "wall_s", "wall_s_min", "wall_s_max", "ratio_to_baseline", "cpu_s",
                    "peak_rss_mb", "first_output_s", "iou_mean", "iou_min", "worst_photo", "cached_after_evict_mb")
-MP_COLUMNS = ("megapixels", "command", "photos", "runs", "wall_s", "ratio_to_baseline", "cpu_s", "peak_rss_mb",
+MODEL_COLUMNS = ("label", "status", "per_image_s", "images_per_s", "cpu_per_image_s", "first_call_s", "peak_rss_mb",
+                 "iou_mean", "iou_min", "mad_mean")
+STAGE_COLUMNS = ("set", "megapixels", "stage", "seconds_per_photo", "png_mb")
+MP_COLUMNS = ("megapixels", "command", "engine", "photos", "runs", "wall_s", "ratio_to_baseline", "cpu_s", "peak_rss_mb",
               "first_output_s", "iou_min")
 
 
@@ -205,9 +211,10 @@ def summary_markdown(machine: Machine, command_line: str, revision: str, tables:
         lines += ["## Server", "", markdown_table(_one_row(serve), ("command", "ready_s", "idle_rss_mb", "first_request_s",
                                                                    "request_s_median", "rss_after_requests_mb"))]
     lines += ["## Targets (issue 9), for the default command", "", markdown_table(tables["targets"], ("target", "bound", "measured", "met"))]
-    for name, title in (("model", "Model latency (in-process)"), ("stages", "Stages of one photo (serial)")):
+    for name, title, columns in (("model", "Model latency (in-process)", MODEL_COLUMNS),
+                                 ("stages", "Stages of one photo (serial)", STAGE_COLUMNS)):
         if tables.get(name) is not None and not tables[name].empty:
-            lines += [f"## {title}", "", markdown_table(tables[name], list(tables[name].columns)[:14])]
+            lines += [f"## {title}", "", markdown_table(tables[name], columns)]
     if skipped:
         lines += ["## Not run", ""] + [f"- {s}" for s in skipped] + [""]
     if errors:

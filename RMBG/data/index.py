@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from RMBG.atomic import atomic_write_bytes
+from RMBG.atomic import atomic_write_text
 from RMBG.inference.image_io import list_images
 
 #: The index CSV's columns, in order.
@@ -160,7 +160,7 @@ def read_index(
     path = Path(index_csv).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
-            f"index_csv: '{path}' is not a file; build one with Preprocess.index(images_dir, masks_dir, out_csv), "
+            f"index_csv: '{path}' does not exist or is not a file; build one with Preprocess.index(images_dir, masks_dir, out_csv), "
             "Preprocess.prepare_dataset(...) or RMBG.data.write_synthetic_dataset(...)"
         )
     with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -267,7 +267,10 @@ def write_index(
     text = format_index(rows, target)
     if os.path.lexists(target) and not overwrite:
         raise FileExistsError(f"out_csv: '{target}' already exists; pass overwrite=True to replace it, or another path")
-    return atomic_write_bytes(target, text.encode("utf-8"))
+    try:  # no-clobber publishing: a CSV another writer created meanwhile is not replaced either
+        return atomic_write_text(target, text, clobber=overwrite)
+    except FileExistsError:
+        raise FileExistsError(f"out_csv: '{target}' already exists; pass overwrite=True to replace it, or another path") from None
 
 
 # ----------------------------------------------------------------------------- pairing by stem

@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         "remove",
         help="remove the background of a photo or a folder of photos",
         description="Remove backgrounds. Outputs are PNG files named after the inputs; existing outputs are "
-        "kept unless --overwrite. A bad file is reported and skipped; the exit code is 1 if any failed.",
+        "kept unless --overwrite; earlier outputs are never taken as inputs. A bad file is reported and skipped. "
+        "Exit code: 0 done, 1 some files failed, 2 unusable options (checked before the model loads), 130 interrupted.",
     )
     parser.add_argument("-i", "--input", required=True, type=Path, help="a photo or a folder of photos (--engine ray: also a .csv/.parquet manifest)")
     parser.add_argument("-o", "--output", type=Path, help="output folder (default: 'outputs' beside the input folder)")

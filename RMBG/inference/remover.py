@@ -273,13 +273,16 @@ class Remover:
             def drain_writes(limit: int):
                 nonlocal pending_pixels
                 while len(pending_writes) > limit or (pending_writes and pending_pixels > max_pending_pixels):
-                    source, future, pixels = pending_writes.popleft()
-                    pending_pixels -= pixels
-                    try:
-                        report.written.append(future.result())
-                        finished()
+                    source, future, pixels = pending_writes[0]  # taken off only once done: an interrupt
+                    try:                                         # while waiting leaves it to the final drain
+                        written, failure = future.result(), None
                     except (OSError, ValueError) as error:
-                        finished((source, f"could not write the output: {error}"))
+                        written, failure = None, (source, f"could not write the output: {error}")
+                    pending_writes.popleft()
+                    pending_pixels -= pixels
+                    if written is not None:
+                        report.written.append(written)
+                    finished(failure)
 
             try:
                 refill()

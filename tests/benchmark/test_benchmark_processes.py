@@ -24,13 +24,16 @@ from RMBG.benchmark.process import measure_process
 from RMBG.benchmark.report import target_values, targets_table
 
 #: A stand-in for `remove`: an RGBA cutout of every photo whose alpha is "brighter than grey";
-#: with "invert" the left third of the mask is inverted (so its IoU against the other is < 1).
+#: with "invert" the left third of the mask is inverted (so its IoU against the other is < 1);
+#: with "same" it logs an engine choice the way `--backend auto` does.
 FAKE_REMOVE = textwrap.dedent('''
     import sys
     from pathlib import Path
     import numpy as np
     from PIL import Image
     source, target, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    if mode == "same":
+        print("INFO RMBG.runtime.select: backend auto -> fake fp32: 1 ms/image when built", file=sys.stderr)
     for path in sorted(source.glob("*.jpg")):
         rgb = np.asarray(Image.open(path).convert("RGB"))
         alpha = np.where(rgb.mean(axis=2) > 127, 255, 0).astype(np.uint8)
@@ -238,6 +241,7 @@ def test_tiny_run_measures_every_command_cold_and_warm(tiny_run):
     assert table.loc[("fast", "warm"), "iou_min"] == 1.0 and table.loc[("fast", "warm"), "mad_mean"] == 0.0
     assert table.loc[("other", "warm"), "iou_min"] < 0.99
     assert (table["runs"] == 2).all() and set(table["cpu"]) == {results["machine"].cpu}
+    assert table.loc[("fast", "cold"), "engine"] == "fake fp32" and table.loc[("other", "cold"), "engine"] == ""
 
 
 def test_tiny_run_per_photo_size_and_files(tiny_run):
@@ -252,5 +256,5 @@ def test_tiny_run_per_photo_size_and_files(tiny_run):
     assert {"processes.csv", "megapixels.csv", "runs.csv", "iou.csv", "targets.csv", "machine.csv", "summary.md",
             "processes.png", "megapixels.png"} <= names
     summary = (config.output / "summary.md").read_text()
-    assert results["machine"].cpu in summary and "| fast | cold |" in summary
+    assert results["machine"].cpu in summary and "| fast | fake fp32 | cold |" in summary
     assert sorted(p.name for p in (config.output / "outputs" / "fast").iterdir()) == ["photo0.png", "photo1.png"]

@@ -169,3 +169,16 @@ def test_cli_exit_code_130_with_the_summary_on_sigint(remover, tmp_path, monkeyp
     code = main(["remove", "-i", str(folder), "-m", str(model_path), "--backend", "keras"])
     assert code == 130
     assert "interrupted, 3 not processed; 1 written" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"threshold": float("nan")}, "threshold"), ({"threshold": 1.0}, "threshold"),
+     ({"bg_color": "red"}, "applies to format 'color' only"), ({"bg_color": "nonsense", "format": "color"}, "bg_color"),
+     ({"format": "jpeg"}, "format"), ({"workers": 0}, "workers")],
+)
+def test_api_options_are_checked_before_any_photo_is_read(remover, tmp_path, options, message):
+    _photo(tmp_path / "in" / "a.jpg")
+    with pytest.raises(ValueError, match=message):
+        remover.process_folder(tmp_path / "in", tmp_path / "out", progress=False, **options)
+    assert not (tmp_path / "out").exists()

@@ -243,3 +243,20 @@ def test_prepare_command_reports_every_engine(artefact, capsys):
     assert "auto ->" in out and "onnxruntime fp32: IoU vs Keras fp32" in out
     metadata = json.loads((artefact.path.parent / "artefact.json").read_text())
     assert metadata["parity"]["cpu"]["model"]
+
+
+def test_the_server_serves_from_the_runtime_without_tensorflow(artefact, tmp_path):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    photo = list_images(require_asset("u2net_testdata", "images"))[0]
+    code = (
+        "import sys; from fastapi.testclient import TestClient;"
+        "from RMBG.server.app import create_app; from RMBG.server.settings import ServerSettings;"
+        "client = TestClient(create_app(ServerSettings(api_keys=('k' * 32,))));"
+        "client.__enter__();"
+        f"r = client.post('/api/removebg', headers={{'X-Api-Key': 'k' * 32}}, files={{'image_file': open({str(photo)!r}, 'rb')}});"
+        "assert r.status_code == 200, r.text[:500];"
+        f"{NO_TF}"
+    )
+    result = _run(code)
+    assert result.returncode == 0, result.stderr[-3000:]

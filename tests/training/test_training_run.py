@@ -36,11 +36,19 @@ def shapes32(tmp_path_factory):
     return write_synthetic_dataset(tmp_path_factory.mktemp("shapes32") / "ds", 16, (32, 32), seed=2, split=(0.5, 0.5, 0.0))
 
 
+#: Six epochs, not four: runs on different CPUs (fp32 kernels round differently, and training
+#: amplifies it) follow the same curve shifted by about an epoch. val_loss / val_loss[0] after
+#: 4 / 5 / 6 epochs, AMD EPYC Zen 4: 0.679-0.686 / 0.503 / 0.401 (TF_ENABLE_ONEDNN_OPTS 0 and 1,
+#: 1 and 2 intra-op threads); Intel Xeon AMX after 4: 0.837 (issue 10), AMD's curve one epoch late.
+#: After 6 the bound 0.8 holds with a margin of two epochs of such lag (AMD after 4: 0.69).
+EPOCHS = 6
+
+
 @pytest.fixture(scope="module")
 def synthetic_run(shapes64, tmp_path_factory):
     config = TrainConfig(
         model="u2netp", model_overrides=TINY_U2NET, image_size=(64, 64), batch_size=8, learning_rate=3e-3,
-        epochs=4, steps_per_epoch=4, data=str(shapes64), run_dir=str(tmp_path_factory.mktemp("runs") / "tiny_u2netp"),
+        epochs=EPOCHS, steps_per_epoch=4, data=str(shapes64), run_dir=str(tmp_path_factory.mktemp("runs") / "tiny_u2netp"),
         seed=0,
     )
     return config, train(config, verbose=0)
@@ -49,8 +57,8 @@ def synthetic_run(shapes64, tmp_path_factory):
 def test_validation_loss_falls_clearly(synthetic_run):
     _, result = synthetic_run
     val = result.history["val_loss"]
-    assert result.history["epoch"] == [0, 1, 2, 3]
-    assert val[-1] < 0.8 * val[0], val
+    assert result.history["epoch"] == list(range(EPOCHS))
+    assert val[-1] < 0.8 * val[0], val  # margins across CPUs: see EPOCHS
     assert result.history["val_iou"][-1] > result.history["val_iou"][0]
     assert result.metrics["loss"] == pytest.approx(min(val), rel=1e-4)
 
@@ -64,7 +72,7 @@ def test_run_folder_holds_everything(synthetic_run):
     assert TrainConfig.from_yaml(run / "config.yaml") == config
     metrics = json.loads((run / "metrics.json").read_text())
     val = result.history["val_loss"]
-    assert metrics["best_epoch"] == int(np.argmin(val)) + 1 and metrics["epochs_completed"] == 4
+    assert metrics["best_epoch"] == int(np.argmin(val)) + 1 and metrics["epochs_completed"] == EPOCHS
     assert set(metrics["val"]) == {"loss", "mae", "fbeta", "iou"} and metrics["image_size"] == [64, 64]
     info = json.loads((run / "run_info.json").read_text())
     assert info["git"] == "unknown" or len(info["git"]["commit"]) == 40 and isinstance(info["git"]["dirty"], bool)

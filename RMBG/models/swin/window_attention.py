@@ -19,6 +19,17 @@ def relative_position_index(window_size: int) -> np.ndarray:
     return (relative[..., 0] * (2 * window_size - 1) + relative[..., 1]).astype(np.int32)
 
 
+@tf.custom_gradient
+def _gather_rows(table, index):
+    """``tf.gather(table, index)`` whose gradient is a dense tensor (segment sums), not the
+    ``IndexedSlices`` of ``tf.gather``: the bias table is small and every row is used."""
+
+    def gradient(upstream):
+        return tf.math.unsorted_segment_sum(upstream, index, tf.shape(table)[0]), None
+
+    return tf.gather(table, index), gradient
+
+
 def _roll(x, shift: int):
     """``torch.roll(x, (shift, shift), dims=(1, 2))`` with slices and concatenation (every
     exporter supports those; ``|shift|`` must not exceed the padded size, which holds here)."""
@@ -136,7 +147,7 @@ class WindowAttention(keras.layers.Layer):
     def relative_position_bias(self):
         """``(num_heads, ws*ws, ws*ws)``: the table gathered by the relative position index."""
         tokens = self.window_size * self.window_size
-        bias = tf.gather(self.relative_position_bias_table, self.index.reshape(-1))
+        bias = _gather_rows(tf.convert_to_tensor(self.relative_position_bias_table), tf.constant(self.index.reshape(-1)))
         return tf.transpose(tf.reshape(bias, [tokens, tokens, self.num_heads]), [2, 0, 1])
 
     def call(self, x, training=False):
