@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# A local Ray started by a test binds the loopback address only (Ray otherwise uses the machine's
+# network address); read by ray when it is imported, so it is set before any test imports it.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 from RMBG.paths import assets_dir  # noqa: E402
 

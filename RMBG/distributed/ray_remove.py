@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -66,6 +67,10 @@ def _validate(batch_size, actors, cpus_per_actor, workers, format, bg_color, thr
 def _connect(address: str | None) -> bool:
     """Join the running Ray (``ray.init`` done by the caller), the cluster at ``address``, or start a
     local instance. Returns whether this call started or joined it (and so must shut it down)."""
+    if address is None and "ray" not in sys.modules:
+        # A new local instance serves this machine only: bind the loopback address (Ray's switch,
+        # read when ray is imported; without it Ray listens on the machine's network address).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     if ray.is_initialized():

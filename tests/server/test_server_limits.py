@@ -80,9 +80,9 @@ def _blocking_post_processor(name: str):
 
 
 def _unregister(name: str) -> None:
-    from RMBG.inference.postprocess import POSTPROCESSORS
+    from RMBG.inference.postprocess import POSTPROCESSOR_TARGETS
 
-    POSTPROCESSORS.pop(name, None)
+    POSTPROCESSOR_TARGETS.pop(name, None)
 
 
 def test_full_queue_is_429_with_retry_after(make_client, small_photo):

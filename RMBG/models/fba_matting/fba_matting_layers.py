@@ -56,7 +56,8 @@ def _pooling_matrix(length, bins: int):
     """``(bins, length)`` float32 matrix averaging PyTorch's adaptive-pooling windows of an axis."""
     index = tf.range(bins)
     start = (index * length) // bins
-    end = -((-(index + 1) * length) // bins)  # ceil((i + 1) n / s)
+    end = ((index + 1) * length + bins - 1) // bins  # ceil((i + 1) n / s); non-negative operands only, as
+    # ONNX's integer Div truncates where TensorFlow's FloorDiv floors
     positions = tf.range(length)[None, :]
     inside = tf.logical_and(positions >= start[:, None], positions < end[:, None])
     weights = tf.cast(inside, "float32")
