@@ -12,6 +12,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # A local Ray started by a test binds the loopback address only (Ray otherwise uses the machine's
 # network address); read by ray when it is imported, so it is set before any test imports it.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Runtime artefacts built during the run measure parity on 2 probe photos, not 18 (the 18-photo
+# check of every engine is tests/inference/test_official_parity.py).
+os.environ.setdefault("RMBG_PARITY_PROBES", "2")
 
 from RMBG.paths import assets_dir  # noqa: E402
 

@@ -67,7 +67,7 @@ def parse_lscpu(text: str) -> tuple[str, tuple[str, ...]]:
 
 def _cpu_text() -> str:
     if shutil.which("lscpu"):
-        completed = subprocess.run(["lscpu"], capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+        completed = subprocess.run(["lscpu"], capture_output=True, text=True, check=False, env={**os.environ, "LC_ALL": "C"})
         if completed.returncode == 0 and "Flags" in completed.stdout:
             return completed.stdout
     try:
@@ -96,9 +96,9 @@ def git_revision() -> str:
     from RMBG.paths import repo_root
 
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True, text=True)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True, text=True, check=False)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_root(),
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, check=False)
     except OSError:
         return ""
     if head.returncode:

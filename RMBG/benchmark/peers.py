@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from RMBG.export.rembg_layout import minmax, official_preprocess  # noqa: F401  (re-exported for the benchmark)
+from RMBG.export.rembg_layout import minmax, official_preprocess
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -217,5 +217,16 @@ PNG_ENCODERS: dict[str, Callable[[np.ndarray], bytes]] = {
 }
 
 
-__all__ = ["PNG_ENCODERS", "TorchU2NetP", "encode_png_cv2", "encode_png_pil", "keras_to_torch_state",
-           "load_rembg_p_command", "minmax", "rgba_cutout_uint8", "official_preprocess", "rembg_version", "run_rembg_p"]
+__all__ = [
+    "PNG_ENCODERS",
+    "TorchU2NetP",
+    "encode_png_cv2",
+    "encode_png_pil",
+    "keras_to_torch_state",
+    "load_rembg_p_command",
+    "minmax",
+    "official_preprocess",
+    "rembg_version",
+    "rgba_cutout_uint8",
+    "run_rembg_p",
+]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from RMBG.benchmark.config import BenchmarkConfig, CommandSpec, rembg_model_json
-from RMBG.benchmark.masks import folder_agreement, summarise
+from RMBG.benchmark.masks import folder_agreement
 from RMBG.benchmark.pagecache import FileSet, default_eviction_roots
 from RMBG.benchmark.peer_env import RembgPeer, require_rembg_peer
 from RMBG.benchmark.photos import make_megapixel_set, megapixel_cache, stage_photos

@@ -199,9 +199,10 @@ MP_COLUMNS = ("megapixels", "command", "engine", "photos", "runs", "wall_s", "ra
 
 
 def summary_markdown(machine: Machine, command_line: str, revision: str, tables: dict, serve: dict | None,
-                     errors: list[str], skipped: list[str]) -> str:
+                     errors: list[str], skipped: list[str], load_end: float = math.nan) -> str:
     """``summary.md``: the machine, the command, the tables, the targets and every error."""
-    lines = ["# Benchmark summary", "", f"- Machine: {machine.describe()}", f"- Versions: Python {machine.python}, "
+    lines = ["# Benchmark summary", "", f"- Machine: {machine.describe()} at the start, {load_end:.2f} at the end",
+             f"- Versions: Python {machine.python}, "
              + ", ".join(f"{k} {v}" for k, v in machine.versions.items()), f"- RMBG revision: {revision or 'unknown'}",
              f"- Command: `{command_line}`", ""]
     lines += ["## Whole process on the photos (median of the runs; peak RSS: max)", "",

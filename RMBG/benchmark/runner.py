@@ -3,6 +3,7 @@ then the CSV files, plots and ``summary.md`` in its output folder."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -135,12 +136,13 @@ def _write(config: BenchmarkConfig, tables: dict, serve, machine, command_line: 
             files.append(report.write_csv(table.drop(columns=["mask_file"], errors="ignore"), out / f"{name}.csv"))
     if serve:
         files.append(report.write_csv(pd.DataFrame([{**serve, "cpu": machine.cpu, "amx": machine.amx}]), out / "serve.csv"))
-    files.append(report.write_csv(pd.DataFrame([machine.as_row()]), out / "machine.csv"))
+    files.append(report.write_csv(pd.DataFrame([{**machine.as_row(), "load_end": os.getloadavg()[0]}]), out / "machine.csv"))
     for plot, name in ((report.plot_processes, "processes"), (report.plot_wall_per_size, "megapixels")):
         path = plot(tables[name], out / f"{name}.png")
         if path:
             files.append(path)
-    text = report.summary_markdown(machine, command_line, git_revision(), tables, serve, errors, skipped)
+    load_end = os.getloadavg()[0]
+    text = report.summary_markdown(machine, command_line, git_revision(), tables, serve, errors, skipped, load_end)
     files.append(report.atomic_write_bytes(out / "summary.md", text.encode()))
     return files
 

@@ -133,4 +133,4 @@ def _stop(child: subprocess.Popen) -> None:
             child.wait()
 
 
-__all__ = ["measure_server", "tree_rss_mb", "free_port"]
+__all__ = ["free_port", "measure_server", "tree_rss_mb"]

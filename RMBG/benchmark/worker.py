@@ -47,7 +47,7 @@ def run_worker(task: str, arguments: dict, *, timeout: float, env: dict | None =
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     start = time.perf_counter()
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment, check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"{task}: timed out after {timeout:.0f} s", "wall_s": time.perf_counter() - start}
     wall = time.perf_counter() - start

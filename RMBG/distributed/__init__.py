@@ -24,7 +24,7 @@ _LAZY = {
     "plan_inputs": "RMBG.distributed.inputs",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["DatasetReport", "plan_inputs", "remove_dataset"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,18 +1,19 @@
 """What a distributed run reads and writes: a folder or a manifest of paths/URIs, planned into outputs.
 
-Output names come from :meth:`RMBG.inference.remover.Remover.plan_outputs`, the single-process
-rule, so both engines write the same files. Imports neither Ray nor TensorFlow.
+Folders are gathered and every output is named by :mod:`RMBG.inference.folder_plan`, the
+single-process rules (earlier outputs and the output folder are never inputs; names are unique
+by construction), so both engines write the same files. Imports neither Ray nor TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Sequence
 from urllib.parse import urlsplit
 
-from RMBG.inference.image_io import list_images
+from RMBG.inference.folder_plan import gather_inputs, plan_outputs
 
 #: Manifest file suffixes; any other file is treated as one photo.
 MANIFEST_SUFFIXES = (".csv", ".parquet")
@@ -92,8 +93,9 @@ def plan_inputs(source: str | os.PathLike, output_dir: str | os.PathLike, *, rec
     """Plan a run: the photos of ``source`` and the output path of each.
 
     Args:
-        source: a folder (its images, sorted; sub-folders with ``recursive``), a ``.csv`` /
-            ``.parquet`` manifest (see :func:`read_manifest`), or one image file.
+        source: a folder (its images, sorted; sub-folders with ``recursive``; earlier outputs
+            and the output folder left out, see :func:`RMBG.inference.folder_plan.gather_inputs`),
+            a ``.csv`` / ``.parquet`` manifest (see :func:`read_manifest`), or one image file.
         output_dir: the output folder.
         recursive: include sub-folders of a folder (their structure is kept).
 
@@ -106,31 +108,27 @@ def plan_inputs(source: str | os.PathLike, output_dir: str | os.PathLike, *, rec
         FileNotFoundError: ``source`` does not exist.
         ValueError: a bad manifest, or two photos planned onto one output.
     """
-    from RMBG.inference.remover import Remover
-
     text = os.fspath(source)
     path = Path(text)
     rejected: tuple[tuple[str, str], ...] = ()
-    if path.is_dir():
-        entries, root = [str(p) for p in list_images(path, recursive=recursive)], path.absolute()
-    elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
+    if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
         listed = read_manifest(path)
         rejected = tuple((f"{path.name}: entry {row}", "the manifest entry is blank") for row, entry in enumerate(listed, 1) if not entry)
         entries = list(dict.fromkeys(entry for entry in listed if entry))
         named = [_planning_path(entry).parent for entry in entries]
         root = Path(os.path.commonpath(named)) if named else path.parent.absolute()
-    elif path.is_file():
-        entries, root = [str(path)], path.parent.absolute()
+    elif path.exists():
+        gathered = gather_inputs(path, output_dir, recursive=recursive)
+        entries, root = [str(p.absolute()) for p in gathered.inputs], gathered.root.absolute()
     else:
         raise FileNotFoundError(f"input: '{text}' is neither a folder, a manifest ({', '.join(MANIFEST_SUFFIXES)}) nor an image file")
-    planning = [_planning_path(entry) for entry in entries]
-    # plan_outputs does not use the instance: an uninitialised Remover calls it without loading a model.
-    outputs = Remover.__new__(Remover).plan_outputs(planning, root, Path(output_dir))
-    seen: dict[Path, str] = {}
+    outputs = plan_outputs([_planning_path(entry) for entry in entries], root, Path(output_dir))
+    seen: dict[str, str] = {}
     for entry, output in zip(entries, outputs):
-        if output in seen:
-            raise ValueError(f"input: '{seen[output]}' and '{entry}' would both be written to '{output}'; rename one of them")
-        seen[output] = entry
+        key = os.path.abspath(output).casefold()  # as the single-process run compares them
+        if key in seen:
+            raise ValueError(f"input: '{seen[key]}' and '{entry}' would both be written to '{output}'; rename one of them")
+        seen[key] = entry
     return Plan(tuple(entries), tuple(outputs), root, rejected)
 
 

@@ -107,7 +107,7 @@ class RunLock:
         self.path = Path(output_dir) / STATE_DIR / "lock"
         self._handle: IO[str] | None = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ class RunLock:
             self._handle.close()  # closing the descriptor releases the flock
             self._handle = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

@@ -30,7 +30,7 @@ from RMBG.distributed.journal import RunLock, read_journals
 from RMBG.distributed.predictor import DISTRIBUTED_BACKENDS, prepare_artefact, ship
 from RMBG.distributed.results import RESULTS_SUFFIXES, DatasetReport, ResultsWriter
 from RMBG.distributed.worker import RESULT_COLUMNS, RemovalActor, options_fingerprint
-from RMBG.inference.compose import FORMATS, parse_color
+from RMBG.inference.compose import check_compose_options
 from RMBG.inference.image_io import DEFAULT_MAX_PIXELS
 from RMBG.inference.postprocess import POSTPROCESSORS
 
@@ -50,12 +50,7 @@ def _validate(batch_size, actors, cpus_per_actor, workers, format, bg_color, thr
             raise ValueError(f"{label}: expected a positive integer, got {value!r}")
     if actors is not None and (not isinstance(actors, int) or actors < 1):
         raise ValueError(f"actors: expected a positive integer or None (one per {cpus_per_actor} CPU(s) of the cluster), got {actors!r}")
-    if format not in FORMATS:
-        raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
-    if format == "color":
-        parse_color(bg_color)
-    if threshold is not None and not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold: expected a value in (0, 1), got {threshold!r}")
+    check_compose_options(format, bg_color, threshold)
     if post not in POSTPROCESSORS:
         raise ValueError(f"post: expected one of {sorted(POSTPROCESSORS)}, got {post!r}")
     if backend not in DISTRIBUTED_BACKENDS:
@@ -218,6 +213,8 @@ def _run(plan, output: Path, results_path: Path, settings: dict) -> DatasetRepor
                         _account(columns, done_before, report)
                         writer.write(columns)
                         bar.update(len(columns["input"]))
+                        if not report.first_rows[1]:
+                            report.first_rows = (time.perf_counter() - started, len(columns["input"]))
             writer.close()
 
         atomic_write(results_path, consume)

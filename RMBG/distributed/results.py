@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO
 
 from RMBG.distributed.worker import RESULT_COLUMNS
 
@@ -35,6 +36,8 @@ class DatasetReport:
         failed: ``(input, reason)`` of each photo that could not be done.
         results: the results manifest.
         seconds: wall time of the run, from the start of the model actors to the last row.
+        first_rows: ``(seconds, rows)`` when the first batch of results arrived (actor start-up
+            and one batch); the rate after it is the steady-state throughput.
         actors: model actors used.
     """
 
@@ -43,6 +46,7 @@ class DatasetReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     results: Path | None = None
     seconds: float = 0.0
+    first_rows: tuple[float, int] = (0.0, 0)
     actors: int = 0
 
     @property

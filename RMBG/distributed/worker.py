@@ -17,8 +17,9 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -28,6 +29,7 @@ from RMBG.distributed.inputs import is_uri
 from RMBG.distributed.journal import Journal
 from RMBG.distributed.predictor import ModelArtefact, make_predictor
 from RMBG.inference.compose import alpha_to_uint8, compose, parse_color
+from RMBG.inference.folder_plan import OUTPUT_MARKER
 from RMBG.inference.image_io import ImageReadError, encode_image, load_image
 from RMBG.inference.postprocess import postprocess
 
@@ -127,7 +129,8 @@ class RemovalActor:
         alpha, foreground = postprocess(remover.post, image, mask, **remover.post_options)
         alpha8 = alpha_to_uint8(alpha, options["threshold"])  # compose() would do the same inside
         result = compose(image, alpha8, options["format"], bg_color=options["bg_color"], foreground=foreground)
-        data = encode_image(result, Path(target).suffix or ".png")
+        name = PurePosixPath(urlsplit(source).path).name if is_uri(source) else Path(source).name
+        data = encode_image(result, Path(target).suffix or ".png", text={OUTPUT_MARKER: name})  # as save_image in process_paths
         checksum = mask_sha256(alpha8)
         seconds = spent + time.perf_counter() - started
         self.journal.append(source, target, checksum, seconds)

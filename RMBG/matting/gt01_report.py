@@ -10,7 +10,11 @@ Rows (methods):
   the trimap step);
 * ``matting net (our trimap)``: the ``matting_net`` preset on our trimap;
 * ``refine``: the ``refiner`` preset on the u2netp mask;
-* ``refine + matting``: refiner, then our trimap of the refined mask, then the matting net.
+* ``refine + matting``: refiner, then our trimap of the refined mask, then the matting net;
+* ``fba (carvekit trimap)`` / ``fba, bgr input (carvekit wrapper)``: CarveKit's pipeline (trimap
+  preset ``carvekit`` of the u2netp mask, FBA matting) with the official weights, fed RGB (FBA's own
+  convention) or BGR (what CarveKit's wrapper feeds); reported as absent when the official file is
+  not on disk (the report never downloads).
 
 Each is scored with SAD / MSE / Grad / Conn (:mod:`RMBG.matting.matting_metrics`) over the official
 trimap's unknown region and over the whole image. A learned row whose preset has no trained weights
@@ -67,6 +71,7 @@ def predictions(
     segmenter: Any = "u2netp",
     matting_model: Any = "matting_net",
     refiner_model: Any = "refiner",
+    fba_model: Any = None,
 ) -> dict[str, tuple[np.ndarray | None, float, str]]:
     """``{method: (alpha or None, seconds, note)}`` for every row of the report."""
     from RMBG.inference.remover import Remover
@@ -106,6 +111,43 @@ def predictions(
         rows["refine + matting"] = (net_alpha(image, refined, matting_model=matting_model)[0], time.perf_counter() - start, "")
     else:
         rows["refine + matting"] = (None, 0.0, untrained)
+    rows.update(fba_rows(image, mask, fba_model))
+    return rows
+
+
+def official_fba_weights() -> Path | None:
+    """The official ``fba_matting.pth`` where it is already present (cache or ``$RMBG_ASSETS/weights``), else None.
+
+    Looks only: the report never downloads (a missing file gives a row saying so)."""
+    from RMBG.models.fba_matting.fba_matting_presets import FBA_MATTING_PTH
+    from RMBG.weights.sources import weights_cache
+
+    for folder in (weights_cache(), assets_dir() / "weights"):
+        if (folder / FBA_MATTING_PTH.filename).is_file():
+            return folder / FBA_MATTING_PTH.filename
+    return None
+
+
+def fba_rows(image: np.ndarray, mask: np.ndarray, fba_model: Any = None) -> dict[str, tuple[np.ndarray | None, float, str]]:
+    """The FBA rows: CarveKit's pipeline (carvekit trimap of the u2netp mask -> FBA), with RGB input
+    (FBA_Matting's convention) and with BGR input (CarveKit's wrapper).
+
+    Args:
+        fba_model: None: the official weights when present (else the rows say why they are empty);
+            or anything :func:`RMBG.matting.fba.resolve_fba_model` takes.
+    """
+    from RMBG.matting.fba import fba_postprocess
+
+    names = ("fba (carvekit trimap)", "fba, bgr input (carvekit wrapper)")
+    if fba_model is None and official_fba_weights() is None:
+        reason = ("official fba_matting.pth absent (not downloadable here): place it in $RMBG_HOME/weights or "
+                  "$RMBG_ASSETS/weights (sha512 in RMBG/models/fba_matting/fba_matting_presets.py)")
+        return {name: (None, 0.0, reason) for name in names}
+    rows = {}
+    for name, order in zip(names, ("rgb", "bgr")):
+        start = time.perf_counter()
+        alpha, _ = fba_postprocess(image, mask, fba_model=fba_model, channel_order=order, foreground_estimation=False)
+        rows[name] = (alpha, time.perf_counter() - start, "")
     return rows
 
 

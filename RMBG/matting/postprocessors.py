@@ -10,7 +10,7 @@ Named in :data:`RMBG.inference.postprocess.POSTPROCESSOR_TARGETS` (imported on f
 ``refine+matting`` refiner, then trimap from the refined mask, then the matting network
 ``fba``            mask -> trimap (``carvekit`` preset) -> FBA matting (``fba_matting``): alpha and its
                    predicted foreground colours (:func:`RMBG.matting.fba.fba_postprocess`; ``fba_model``
-                   takes a ``.pth``, ``max_side`` caps the working size, default 2048)
+                   takes a ``.pth``, ``max_side`` caps the working size, default 1024)
 =================  ==========================================================================
 
 Options (``Remover(post=..., post_options={...})``, all optional):

@@ -227,7 +227,7 @@ def tiny_run(tmp_path_factory):
 
 
 def test_tiny_run_measures_every_command_cold_and_warm(tiny_run):
-    config, results = tiny_run
+    _config, results = tiny_run
     assert results["errors"] == []
     assert results["skipped"] == ["missing: not run: no_such_module_here is not installed in " + sys.prefix]
     runs = results["runs"]
@@ -258,3 +258,12 @@ def test_tiny_run_per_photo_size_and_files(tiny_run):
     summary = (config.output / "summary.md").read_text()
     assert results["machine"].cpu in summary and "| fast | fake fp32 | cold |" in summary
     assert sorted(p.name for p in (config.output / "outputs" / "fast").iterdir()) == ["photo0.png", "photo1.png"]
+
+
+def test_the_package_imports_no_engine():
+    import subprocess
+
+    code = ("import sys, RMBG.benchmark, RMBG.benchmark.cli, RMBG.benchmark.runner; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'onnxruntime', 'openvino') if m in sys.modules))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "[]"

@@ -46,9 +46,7 @@ def test_read_index_errors_name_the_problem(tmp_path, dataset):
     with pytest.raises(FileNotFoundError, match="12 file"):
         dataset_rows(moved, "train")  # the pipeline checks every listed file
     empty_path = tmp_path / "empty_path.csv"
-    empty_path.write_text("image,mask,split
-,a.png,train
-")
+    empty_path.write_text("image,mask,split\n,a.png,train\n")
     with pytest.raises(ValueError, match="row 2 of 'empty_path.csv' has an empty image or mask path"):
         dataset_rows(empty_path)
 

@@ -12,11 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from RMBG.distributed.inputs import is_uri, plan_inputs, read_manifest, stale_temporaries
+from RMBG.distributed.inputs import (
+    is_uri,
+    plan_inputs,
+    read_manifest,
+    stale_temporaries,
+)
 from RMBG.distributed.journal import Journal, RunLock, journal_dir, read_journals
 from RMBG.distributed.results import DatasetReport, ResultsWriter
 from RMBG.distributed.worker import RESULT_COLUMNS, mask_sha256
-from RMBG.inference.remover import Remover
 
 
 def _photo(path: Path, seed: int = 0) -> Path:
@@ -26,15 +30,19 @@ def _photo(path: Path, seed: int = 0) -> Path:
 
 
 def test_folder_plan_names_outputs_like_the_single_process_run(tmp_path):
+    from RMBG.inference.folder_plan import OUTPUT_MARKER, gather_inputs, plan_outputs
+    from RMBG.inference.image_io import save_image
+
     inputs = tmp_path / "in"
     for name in ("a.jpg", "a.png", "b.png", "sub/c.png"):
         _photo(inputs / name)
-    plan = plan_inputs(inputs, tmp_path / "out", recursive=True)
-    listed = sorted((inputs / n) for n in ("a.jpg", "a.png", "b.png", "sub/c.png"))
-    expected = Remover.__new__(Remover).plan_outputs(listed, inputs, tmp_path / "out")
-    assert [Path(p) for p in plan.inputs] == [p.absolute() for p in listed]
-    assert list(plan.outputs) == [p for p in expected]
+    save_image(inputs / "out" / "b.png", np.zeros((4, 4, 4), np.uint8), text={OUTPUT_MARKER: "b.png"})  # an earlier output
+    plan = plan_inputs(inputs, inputs / "out", recursive=True)
+    single = gather_inputs(inputs, inputs / "out", recursive=True)  # what Remover.process_folder runs
+    assert [Path(p) for p in plan.inputs] == [p.absolute() for p in single.inputs]
+    assert list(plan.outputs) == plan_outputs(single.inputs, single.root, inputs / "out")
     assert {p.name for p in plan.outputs} == {"a.jpg.png", "a.png.png", "b.png", "c.png"}  # same stem: both kept
+    assert all("out" not in Path(p).relative_to(inputs).parts for p in plan.inputs)  # never its own outputs
 
 
 def test_manifest_entries_relative_uri_blank_and_duplicate(tmp_path):

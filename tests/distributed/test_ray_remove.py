@@ -22,15 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import require_asset
+from PIL import Image
 
 ray = pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'ray[data]==2.60.0')")
 
-from RMBG.distributed import remove_dataset  # noqa: E402
-from RMBG.distributed.worker import mask_sha256  # noqa: E402
-from RMBG.paths import repo_root  # noqa: E402
+from RMBG.distributed import remove_dataset
+from RMBG.distributed.worker import mask_sha256
+from RMBG.paths import repo_root
 
 pytestmark = [pytest.mark.slow, pytest.mark.assets]
 
@@ -196,7 +195,7 @@ def test_killed_driver_then_rerun_finishes_exactly_once(cluster, photos, single,
     assert 0 < len(done) < 18, f"{len(done)} outputs when the driver was killed"
     # What a kill in the middle of a write leaves (atomic_write's temporary file), and a journal
     # line cut short, must not disturb the rerun.
-    left = sorted(set(_pngs(single)) - set(done))[0]
+    left = min(set(_pngs(single)) - set(done))
     (out / f".{left}.k1ll3d.part").write_bytes(b"\x89PNG half")
     journals = sorted((out / ".rmbg" / "journal").glob("*.jsonl"))
     assert journals, "the killed run journalled nothing"

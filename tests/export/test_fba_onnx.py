@@ -3,30 +3,28 @@ sizes (dynamic axes), and drives `fba_matte` without TensorFlow at run time."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "matting_nets"))
-from fba_reference import random_reference  # noqa: E402  (skips without torch + carvekit)
-
-from RMBG.matting import fba  # noqa: E402
+from RMBG.matting import fba
 
 #: Max |onnxruntime - Keras| on outputs in [0, 1]. The two runtimes pick different fp32 kernels;
-#: measured 2.4e-5 on AMD Zen 4; the fusion multiplies round-off by up to ~3 (see the parity test).
+#: measured 3.5e-5 on AMD Zen 4; the fusion multiplies round-off by up to ~3 (see the parity test).
 TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
+    import keras
+
     from RMBG.export.fba_onnx import export_fba_onnx
     from RMBG.models.fba_matting.fba_matting_model import build_fba_matting
-    from RMBG.weights.fba_import import load_fba_weights
 
-    model = build_fba_matting()
-    load_fba_weights(model, {k: v.numpy() for k, v in random_reference(seed=3).state_dict().items()})
+    # One bottleneck per stage: every layer type of FBA (WS conv, GroupNorm, dilations, adaptive
+    # pools, fusion) at a tenth of the export time of the 34.7 M preset (whose parity with the
+    # reference is tests/matting_nets/test_fba_matting.py).
+    keras.utils.set_random_seed(0)
+    model = build_fba_matting(block_counts=(1, 1, 1, 1))
     path = export_fba_onnx(model, tmp_path_factory.mktemp("fba_onnx") / "fba.onnx")
     return model, path
 
@@ -66,8 +64,6 @@ def test_onnx_runs_the_matting_pipeline(exported, rng):
     assert np.abs(alpha_onnx - alpha_keras).max() < TOLERANCE
     assert np.abs(fg_onnx - fg_keras).max() < TOLERANCE
     with pytest.raises(ValueError, match="not an FBA export"):
-        from RMBG.weights.catalog import U2NETP_ONNX  # noqa: F401
-
         bad = path.parent / "bad.onnx"
         import onnx
         from onnx import TensorProto, helper
@@ -75,5 +71,5 @@ def test_onnx_runs_the_matting_pipeline(exported, rng):
         graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
                                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
-        onnx.save(helper.make_model(graph), bad)
+        onnx.save(helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)]), bad)
         OnnxFBA(bad)

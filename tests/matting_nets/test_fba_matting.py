@@ -7,19 +7,23 @@ step with FBA's losses and gradients on every weight. One Keras build for the mo
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
+from fba_reference import (
+    random_reference,
+    reference_outputs,
+    save_reference,
+    torch,
+    transforms,
+)
 
-from fba_reference import random_reference, reference_outputs, save_reference, torch, transforms
-
-import keras  # noqa: E402  (after the skips: the module needs the reference)
-
-from RMBG.matting import fba  # noqa: E402
-from RMBG.models.fba_matting.fba_matting_model import FBAMatting, build_fba_matting  # noqa: E402
-from RMBG.models.fba_matting.fba_matting_presets import FBA_MATTING_PRESETS  # noqa: E402
-from RMBG.training.matting_losses import FBALoss, ForegroundBackgroundLoss, pack_targets  # noqa: E402
-from RMBG.weights.fba_import import load_fba_weights, read_fba_checkpoint  # noqa: E402
-from RMBG.weights.strict import WeightMismatchError  # noqa: E402
+from RMBG.matting import fba
+from RMBG.models.fba_matting.fba_matting_model import FBAMatting, build_fba_matting
+from RMBG.models.fba_matting.fba_matting_presets import FBA_MATTING_PRESETS
+from RMBG.training.matting_losses import FBALoss, ForegroundBackgroundLoss, pack_targets
+from RMBG.weights.fba_import import load_fba_weights, read_fba_checkpoint
+from RMBG.weights.strict import WeightMismatchError
 
 #: Max |ours (float32) - reference (float64)| over alpha, F and B, all in [0, 1]. Measured on AMD
 #: Zen 4: 3.8e-5 (alpha; F, B 1.1e-5). The fusion divides by sum((F - B)^2) + 0.1, which

@@ -7,9 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
 from conftest import require_asset
 from fba_reference import random_reference, save_reference
+from PIL import Image
 
 from RMBG.matting import fba
 from RMBG.matting.trimap import make_trimap
@@ -44,7 +44,7 @@ def test_plan_crops_the_band_caps_and_pads():
     assert full.padded == (1336, 936) and all(p % 8 == 0 for p in full.padded)
     capped = fba.plan_fba(unknown, max_side=512)
     assert capped.scaled and max(capped.size) == 512 and all(p % 8 == 0 for p in capped.padded)
-    top, bottom, left, right = capped.box
+    top, bottom = capped.box[:2]
     assert top <= 1000 - 64 * 1329 // 512 + 1 and bottom >= 2201  # the margin is in working pixels
     whole = fba.plan_fba(unknown, max_side=1024, band_only=False)
     assert whole.box == (0, 3000, 0, 2000) and whole.size == (1024, 683) and whole.padded == (1024, 688)
@@ -110,3 +110,24 @@ def test_post_weights_is_checked_before_anything_loads(tmp_path, checkpoint):
     (photos / "a.png").write_bytes(b"")
     assert main(["remove", "-i", str(photos), "--post", "fba", "--post-weights", str(tmp_path / "none.pth")]) == 2
     assert main(["remove", "-i", str(photos), "--post", "trimap-cf", "--post-weights", str(checkpoint)]) == 2
+
+
+def test_gt01_report_fba_rows(checkpoint, network):
+    import cv2
+
+    from RMBG.matting.gt01_report import fba_rows, load_gt01, official_fba_weights
+
+    require_asset("matting", "images", "GT01.png")
+    image, _, _ = load_gt01(0.25)
+    mask = np.zeros(image.shape[:2], np.float32)
+    mask[30:90, 40:160] = 1.0
+    mask = cv2.GaussianBlur(mask, (9, 9), 3)
+    if official_fba_weights() is None:
+        rows = fba_rows(image, mask)
+        assert set(rows) == {"fba (carvekit trimap)", "fba, bgr input (carvekit wrapper)"}
+        assert all(alpha is None and "fba_matting.pth absent" in note for alpha, _, note in rows.values())
+    rows = fba_rows(image, mask, fba_model=str(checkpoint))  # the rows' code path, with the random checkpoint
+    (rgb, _, _), (bgr, _, _) = rows.values()
+    assert rgb.shape == bgr.shape == image.shape[:2] and np.abs(rgb - bgr).max() > 1e-3  # the channel order matters
+    if official_fba_weights() is None:
+        pytest.skip("the official fba_matting.pth is absent (it cannot be downloaded here): no official FBA row to score")

@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 
 import RMBG
-from model_harness import check_config_round_trip, check_fit_step, check_gradients, check_save_load, check_shapes
+from model_harness import ModelHarness, check_shapes
 
 SMALL = dict(bridge_filters=32, decoder_filters=(32, 16, 16, 8))
-
-
-@pytest.fixture(scope="module")
-def small():
-    return RMBG.create_model("resnet50_unet", image_size=(64, 64), **SMALL)
 
 
 def test_default_configuration():
@@ -26,28 +21,16 @@ def test_default_configuration():
     assert {"bridge_rate3_conv", "bridge_rate6_conv", "bridge_rate9_conv"} <= names
 
 
-def test_shapes_and_odd_sizes(small):
-    check_shapes(small, [(64, 64)], channels=4)
+class TestResNet50UNetHarness(ModelHarness):
+    name = "resnet50_unet"
+    overrides = {"image_size": (64, 64), **SMALL}
+    sizes = ((64, 64), (67, 45))
+    maps = 4
+
+
+def test_odd_sizes_without_a_fixed_size():
     anysize = RMBG.create_model("resnet50_unet", image_size=None, **SMALL)
     check_shapes(anysize, [(67, 45)], channels=4)
-
-
-def test_config_round_trip(small):
-    check_config_round_trip(small)
-
-
-def test_save_load_equality(small, tmp_path):
-    check_save_load(small, tmp_path, (64, 64))
-
-
-def test_every_weight_gets_a_gradient(small):
-    check_gradients(small, (64, 64))
-
-
-def test_one_fit_step(small):
-    from RMBG.training.losses import DeepSupervisionBCE
-
-    check_fit_step(small, DeepSupervisionBCE(), (64, 64))
 
 
 def test_imagenet_weights_offline_fail_clearly(monkeypatch):

@@ -5,6 +5,8 @@ weights; the official file cannot be downloaded here). 128x128 keeps it small; o
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -84,6 +86,12 @@ def test_remove_cli_end_to_end_on_a_real_photo(keras_file, model, tmp_path):
     assert np.abs(cutout[..., 3] / 255.0 - np.clip(expected, 0, 1)).max() <= 1.0 / 255.0
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("RMBG_HEAVY_EXPORTS") != "1",
+    reason="tf2onnx needs ~9.4 GB peak RSS and ~100 CPU-seconds to convert TRACER-B7's 66 M parameters "
+    "(measured at 128x128), beyond the CI budget on 2 cores / 24 GB; set RMBG_HEAVY_EXPORTS=1 to run it",
+)
 def test_onnx_export_matches_keras(model, photos, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from RMBG.export.onnx_export import export_onnx

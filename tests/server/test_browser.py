@@ -112,7 +112,10 @@ def test_upload_compare_and_download_in_chromium(live_server, driver, horse_path
     link.click()
     saved = driver.downloads / "horse001-no-bg.png"
     deadline = time.monotonic() + 30
-    while not saved.is_file() and time.monotonic() < deadline:  # Chromium writes a .crdownload first, then renames
+    def complete() -> bool:  # Chromium writes a .crdownload first, then renames; the final name can appear empty first
+        return saved.is_file() and saved.stat().st_size > 0 and not list(driver.downloads.glob("*.crdownload"))
+
+    while not complete() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert saved.is_file(), f"nothing downloaded; the folder holds {sorted(p.name for p in driver.downloads.iterdir())}"
     data = saved.read_bytes()

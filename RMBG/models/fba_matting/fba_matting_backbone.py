@@ -18,7 +18,7 @@ because its input is a ReLU output (>= 0).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 

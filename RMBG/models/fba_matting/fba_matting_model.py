@@ -17,15 +17,14 @@ photo and a ``0/128/255`` trimap and brings the outputs back to the photo's size
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
+from RMBG.matting.fba import FBA_MEAN, FBA_STD, SIZE_MULTIPLE  # noqa: F401  (SIZE_MULTIPLE re-exported)
 from RMBG.models.fba_matting.fba_matting_backbone import FBAMattingBackbone
 from RMBG.models.fba_matting.fba_matting_decoder import fba_decoder
 from RMBG.models.fba_matting.fba_matting_layers import FBAFusion, ImageStandardize
-
-from RMBG.matting.fba import FBA_MEAN, FBA_STD, SIZE_MULTIPLE  # noqa: F401  (SIZE_MULTIPLE re-exported)
 
 INPUT_NAMES = ("image", "trimap", "trimap_transform")
 

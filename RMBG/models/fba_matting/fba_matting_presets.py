@@ -38,7 +38,7 @@ FBA_MATTING_PRESETS = {
         builder="RMBG.models.fba_matting.fba_matting_model:build_fba_matting",
         importer="RMBG.weights.fba_import:load_fba_weights",
         weights=FBA_MATTING_PTH,
-        # Any size that is a multiple of 8 (RMBG.matting.fba pads to it and caps the long side at 2048).
+        # Any size that is a multiple of 8 (RMBG.matting.fba pads to it and caps the long side, default 1024).
         config={"block_counts": (3, 4, 6, 3), "mean": IMAGENET_MEAN, "std": IMAGENET_STD},
         params=34_693_031,
         license=FBA_LICENSE,

@@ -18,6 +18,7 @@ _LAZY = {
     "PatchMerging": "RMBG.models.swin.patch_merging",
     "PadToMultiple": "RMBG.models.swin.pad_to_multiple",
     "StochasticDepth": "RMBG.models.swin.stochastic_depth",
+    "GELU": "RMBG.models.swin.gelu",
     "swin_block": "RMBG.models.swin.swin_block",
 }
 

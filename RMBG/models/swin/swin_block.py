@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from RMBG.models.swin.gelu import GELU
 from RMBG.models.swin.patch_merging import LAYER_NORM_EPSILON
 from RMBG.models.swin.stochastic_depth import StochasticDepth
 from RMBG.models.swin.window_attention import WindowAttention
@@ -25,7 +26,7 @@ def swin_block(
     """``x + SDepth(W-MSA(LN(x)))``, then ``x + SDepth(MLP(LN(x)))`` on a ``(N, H, W, C)`` map.
 
     Layers carry the PyTorch module paths below ``name`` (``norm1``, ``attn``, ``norm2``,
-    ``mlp.fc1``, ``mlp.fc2``). The MLP uses the exact (erf) GELU, as ``nn.GELU``.
+    ``mlp.fc1``, ``mlp.fc2``). The MLP uses the exact (erf) :class:`GELU`, as ``nn.GELU``.
 
     Args:
         x: the input map.
@@ -54,7 +55,7 @@ def swin_block(
     x = keras.layers.Add(name=f"{name}.add_attn")([x, branch(h, "attn")])
     h = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"{name}.norm2")(x)
     h = keras.layers.Dense(int(dim * mlp_ratio), name=f"{name}.mlp.fc1")(h)
-    h = keras.layers.Activation("gelu", name=f"{name}.mlp.act")(h)  # keras' gelu: approximate=False (erf)
+    h = GELU(name=f"{name}.mlp.act")(h)
     if dropout_rate > 0.0:
         h = keras.layers.Dropout(dropout_rate, name=f"{name}.mlp.drop1")(h)
     h = keras.layers.Dense(dim, name=f"{name}.mlp.fc2")(h)
