@@ -14,32 +14,22 @@ exported-model runtime start in a fraction of a second.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from RMBG import models as _models  # noqa: F401  (registers every family's presets; TensorFlow-free)
+from RMBG.lazy import lazy_exports
 from RMBG.registry import create_model, list_models, load_model, model_info
 
 __version__ = "0.1.0"
 
-_LAZY = {
+__getattr__, _dir, _lazy_names = lazy_exports(__name__, {
     "remove": "RMBG.inference.remover",
     "Remover": "RMBG.inference.remover",
     "load_image": "RMBG.inference.image_io",
     "load_mask": "RMBG.inference.image_io",
     "save_image": "RMBG.inference.image_io",
     "ImageReadError": "RMBG.inference.image_io",
-}
+})
 
-__all__ = sorted([*_LAZY, "create_model", "list_models", "load_model", "model_info", "__version__"])
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'RMBG' has no attribute {name!r}")
+__all__ = sorted([*_lazy_names, "create_model", "list_models", "load_model", "model_info", "__version__"])
 
 
 def __dir__() -> list[str]:

@@ -7,7 +7,7 @@ synthetic generator do not import TensorFlow; the pipeline does.
 
 from __future__ import annotations
 
-import importlib
+from RMBG.lazy import lazy_exports
 
 _EXPORTS = {
     "AugmentConfig": "RMBG.data.augment",
@@ -26,14 +26,4 @@ _EXPORTS = {
     "write_synthetic_dataset": "RMBG.data.synthetic",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'RMBG.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

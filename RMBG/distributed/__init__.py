@@ -15,8 +15,7 @@ Importing this package imports neither Ray nor TensorFlow.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from RMBG.lazy import lazy_exports
 
 _LAZY = {
     "remove_dataset": "RMBG.distributed.ray_remove",
@@ -24,12 +23,4 @@ _LAZY = {
     "plan_inputs": "RMBG.distributed.inputs",
 }
 
-__all__ = ["DatasetReport", "plan_inputs", "remove_dataset"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'RMBG.distributed' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

@@ -6,8 +6,7 @@ used: pysodmetrics pulls in scikit-learn (3.6 s), which the CLI's start-up must 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from RMBG.lazy import lazy_exports
 
 _LAZY = {
     "EvaluationError": "RMBG.evaluation.evaluate",
@@ -31,12 +30,4 @@ _LAZY = {
     "write_summary_json": "RMBG.evaluation.reports",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'RMBG.evaluation' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

@@ -7,16 +7,8 @@ only when the app is created, so ``import RMBG.server`` stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
-
+from RMBG.lazy import lazy_exports
 from RMBG.server.settings import ServerSettings, load_settings
 
+__getattr__, __dir__, _lazy_names = lazy_exports(__name__, {"create_app": "RMBG.server.app"})
 __all__ = ["ServerSettings", "create_app", "load_settings"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from RMBG.server.app import create_app
-
-        return create_app
-    raise AttributeError(f"module 'RMBG.server' has no attribute {name!r}")

@@ -12,7 +12,7 @@ Imports neither TensorFlow nor MLflow until a run is tracked.
 
 from __future__ import annotations
 
-import importlib
+from RMBG.lazy import lazy_exports
 
 _EXPORTS = {
     "TrackingOptions": "RMBG.tracking.options",
@@ -24,14 +24,4 @@ _EXPORTS = {
     "tracked_command": "RMBG.tracking.commands",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'RMBG.tracking' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -7,7 +7,7 @@ printing a config does not import TensorFlow.
 
 from __future__ import annotations
 
-import importlib
+from RMBG.lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": "RMBG.training.config",
@@ -38,14 +38,4 @@ _EXPORTS = {
     "read_log": "RMBG.training.run_dir",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'RMBG.training' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -144,13 +144,18 @@ def test_pyramid_reconstruct_adds_a_fitting_laplacian_unchanged():
     assert smaller.shape == (2, 12, 10, 1)  # a Laplacian of another size is resized to fit
 
 
-def test_onnx_export_matches_keras(small, tmp_path):
+@pytest.mark.slow
+def test_onnx_export_matches_keras(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from RMBG.export.onnx_export import export_onnx
 
-    path = export_onnx(small, tmp_path / "inspyrenet_small.onnx")
+    # A fresh model without min-max: on a random (or one-step-trained) network the mask's range
+    # can be tiny, and min-max would magnify float32 noise; the sigmoid output compares as is.
+    model = build_inspyrenet(swin=SMALL, depth=16, image_size=SIZE, output_normalization=None, name="inspyrenet_onnx")
+    _open_axial_attention(model)
+    path = export_onnx(model, tmp_path / "inspyrenet_small.onnx")
     x = np.random.default_rng(4).uniform(0, 255, (2, *SIZE, 3)).astype("float32")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (onnx_mask,) = session.run(None, {session.get_inputs()[0].name: x})
-    # 1e-5: both run the same float32 graph; the min-max output is in [0, 1].
-    np.testing.assert_allclose(onnx_mask, small(x, training=False).numpy(), atol=1e-5)
+    # 1e-5: the same float32 graph on two engines (per-layer exports differ by <= 1e-6).
+    np.testing.assert_allclose(onnx_mask, model(x, training=False).numpy(), atol=1e-5)

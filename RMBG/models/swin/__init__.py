@@ -7,8 +7,7 @@ are imported lazily (``from RMBG.models.swin import SwinTransformer`` imports Ke
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from RMBG.lazy import lazy_exports
 
 from RMBG.models.swin.swin_presets import SWIN_CONFIGS
 
@@ -22,10 +21,5 @@ _LAZY = {
     "swin_block": "RMBG.models.swin.swin_block",
 }
 
-__all__ = sorted(["SWIN_CONFIGS", *_LAZY])
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, _lazy_names = lazy_exports(__name__, _LAZY)
+__all__ = sorted(["SWIN_CONFIGS", *_lazy_names])
