@@ -4,7 +4,8 @@
 
 1. The two commands end to end, each a fresh process on the same photos (``--copies`` hard links
    of each, so there is enough work): wall time, CPU seconds of the command and everything it
-   started (Ray's processes included), peak RSS of its largest process.
+   started (Ray's processes included), peak RSS of its largest process. Between them, one
+   actor's work without Ray (:func:`measure_actor`): what an actor with one CPU costs per photo.
 2. Inside one local Ray instance, ``remove_dataset`` with each actor count: images/s overall and
    after the first batch (steady state), CPU-s per image and peak RSS per actor, sampled from
    the process tree every 0.2 s.
@@ -96,7 +97,36 @@ class _TreeSampler:
         return [pid for pid, name in self.names.items() if "MapWorker" in name and self.cpu[pid] > since.get(pid, 0.0)]
 
 
-def measure(photos: Path, copies: int, actor_counts: list[int], batch_size: int) -> dict:
+def measure_actor(source: Path, out: Path, batch_size: int) -> dict:
+    """One actor's work without Ray: :class:`RemovalActor` called in this process on ``source``
+    (threads=1, as in an actor with one CPU). CPU seconds are this process's own."""
+    import numpy as np
+
+    from RMBG.distributed.inputs import plan_inputs
+    from RMBG.distributed.predictor import prepare_artefact
+    from RMBG.distributed.worker import RemovalActor
+
+    plan = plan_inputs(source, out)
+    options = dict(format="rgba", bg_color=None, threshold=None, overwrite=False, post="none", post_options={},
+                   max_pixels=120_000_000, batch_size=batch_size, threads=1, workers=2, output_dir=str(out),
+                   fingerprint="measure", run="measure")
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    actor = RemovalActor(prepare_artefact("u2netp"), options)
+    start_cpu, start_wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    cpu1, wall1 = time.process_time(), time.perf_counter()
+    written = 0
+    for begin in range(0, len(plan.inputs), 2 * batch_size):  # the calls Ray Data makes
+        rows = actor({"input": np.array(plan.inputs[begin:begin + 2 * batch_size], dtype=object),
+                      "output": np.array([str(p) for p in plan.outputs[begin:begin + 2 * batch_size]], dtype=object)})
+        written += int((rows["status"] == "written").sum())
+    cpu, wall = time.process_time() - cpu1, time.perf_counter() - wall1
+    return {"engine": actor.remover.backend.name, "start_s": round(start_wall, 2), "start_cpu_s": round(start_cpu, 2),
+            "written": written, "wall_s": round(wall, 2), "images_per_s": round(written / wall, 3),
+            "cpu_s_per_image": round(cpu / max(written, 1), 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def measure(photos: Path, copies: int, actor_counts: list[int], batch_size: int, *, with_ray: bool = True) -> dict:
     import ray
 
     from RMBG.distributed import remove_dataset
@@ -112,6 +142,10 @@ def measure(photos: Path, copies: int, actor_counts: list[int], batch_size: int)
                         "batch_size": batch_size}
         report["single_process_command"] = _command(["remove", "-i", str(source), "-o", str(work / "single"),
                                                      "--batch-size", str(batch_size)])
+        report["one_actor_in_process"] = measure_actor(source, work / "actor", batch_size)
+        if not with_ray:
+            report["load_average_at_end"] = os.getloadavg()
+            return report
         report["ray_command_local_instance"] = _command(["remove", "-i", str(source), "-o", str(work / "ray-cli"),
                                                          "--engine", "ray", "--batch-size", str(batch_size)])
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, object_store_memory=256 * 2**20, log_to_driver=False)
@@ -152,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=4, help="hard links of each photo (default 4)")
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2], help="actor counts to run (default 1 2)")
     parser.add_argument("--batch-size", type=int, default=4, help="photos per model call (default 4)")
+    parser.add_argument("--no-ray", action="store_true", help="only the single-process command and one actor's work in this process")
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.photos, args.copies, args.actors, args.batch_size), indent=2))
+    print(json.dumps(measure(args.photos, args.copies, args.actors, args.batch_size, with_ray=not args.no_ray), indent=2))
     return 0
 
 
