@@ -1,7 +1,7 @@
 """The docs' tables come from the code."""
 
 from RMBG.paths import repo_root
-from RMBG.registry_cli import models_table
+from RMBG.registry import models_table
 
 
 def test_readme_models_table_equals_registry():

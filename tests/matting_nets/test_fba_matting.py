@@ -18,6 +18,7 @@ from fba_reference import (
     transforms,
 )
 
+from model_harness import ModelHarness
 from RMBG.matting import fba
 from RMBG.models.fba_matting.fba_matting_model import FBAMatting, build_fba_matting
 from RMBG.models.fba_matting.fba_matting_presets import FBA_MATTING_PRESETS
@@ -211,3 +212,29 @@ def test_losses_reject_wrong_layouts():
         FBALoss()(np.zeros((1, 8, 8, 8), np.float32), np.zeros((1, 8, 8, 1), np.float32))
     with pytest.raises(ValueError, match="8 channels"):
         ForegroundBackgroundLoss()(np.zeros((1, 8, 8, 2), np.float32), np.zeros((1, 8, 8, 7), np.float32))
+
+
+class TestFBAMattingHarness(ModelHarness):
+    """The generic checks on a one-block-per-stage FBA (the full network is checked above)."""
+
+    name = "fba_matting"
+    overrides = {"block_counts": (1, 1, 1, 1)}
+    sizes = ((32, 32), (40, 24))
+    export = False  # FBA's three inputs have their own exporter: tests/export/test_fba_onnx.py
+
+    def inputs(self, rng, batch, size):
+        image = rng.random((batch, *size, 3)).astype(np.float32)
+        trimap = rng.choice(np.array([0, 128, 255], np.uint8), (batch, *size))
+        two = np.stack([fba.two_channel_trimap(t) for t in trimap])
+        return {"image": image, "trimap": two, "trimap_transform": np.stack([fba.trimap_transform(t) for t in two])}
+
+    def targets(self, rng, batch, size):
+        alpha = rng.random((batch, *size)).astype(np.float32)
+        fg, bg = rng.random((batch, *size, 3)).astype(np.float32), rng.random((batch, *size, 3)).astype(np.float32)
+        return pack_targets(alpha, np.ones((batch, *size), np.float32), fg, bg)
+
+    def output_shape(self, model, batch, size, training):
+        return (batch, *size, 7)  # alpha, foreground, background
+
+    def loss(self):
+        return FBALoss()

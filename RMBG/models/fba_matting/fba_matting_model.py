@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import keras
 
-from RMBG.matting.fba import FBA_MEAN, FBA_STD, SIZE_MULTIPLE  # noqa: F401  (SIZE_MULTIPLE re-exported)
+from RMBG.registry.preset import IMAGENET_MEAN as FBA_MEAN, IMAGENET_STD as FBA_STD  # the reference normalises with ImageNet statistics
 from RMBG.models.fba_matting.fba_matting_backbone import FBAMattingBackbone
 from RMBG.models.fba_matting.fba_matting_decoder import fba_decoder
 from RMBG.models.fba_matting.fba_matting_layers import FBAFusion, ImageStandardize
