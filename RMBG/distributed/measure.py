@@ -56,13 +56,14 @@ def _command(args: list[str]) -> dict:
 
 
 class _TreeSampler:
-    """CPU seconds and peak RSS of every process below this one (Ray's local instance and its
-    actors), sampled every ``interval`` s; a process that ends keeps its last sample."""
+    """CPU seconds and peak RSS of every process below this one and below any running raylet
+    (Ray's instance, started here or before, and its actors), sampled every ``interval`` s; a
+    process that ends keeps its last sample."""
 
     def __init__(self, interval: float = 0.2):
         import psutil
 
-        self._root = psutil.Process()
+        self._roots = [psutil.Process()] + [q for q in psutil.process_iter(["name"]) if q.info["name"] == "raylet"]
         self.interval = interval
         self.cpu: dict[int, float] = {}
         self.rss: dict[int, int] = {}
@@ -74,7 +75,8 @@ class _TreeSampler:
         import psutil
 
         while not self._stop.is_set():
-            for process in self._root.children(recursive=True):
+            tree = [child for root in self._roots for child in (root, *root.children(recursive=True))]
+            for process in tree[1:]:  # not this process itself: its CPU time is counted by getrusage
                 try:
                     with process.oneshot():
                         times, memory, name = process.cpu_times(), process.memory_info(), process.name()
@@ -146,9 +148,20 @@ def measure(photos: Path, copies: int, actor_counts: list[int], batch_size: int,
         if not with_ray:
             report["load_average_at_end"] = os.getloadavg()
             return report
-        report["ray_command_local_instance"] = _command(["remove", "-i", str(source), "-o", str(work / "ray-cli"),
-                                                         "--engine", "ray", "--batch-size", str(batch_size)])
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, object_store_memory=256 * 2**20, log_to_driver=False)
+        with _TreeSampler() as sampler:
+            before = dict(sampler.cpu)
+            time.sleep(2 * sampler.interval)
+            before = dict(sampler.cpu)
+            command = _command(["remove", "-i", str(source), "-o", str(work / "ray-cli"), "--engine", "ray",
+                                "--batch-size", str(batch_size)])
+            time.sleep(2 * sampler.interval)
+        # With RAY_ADDRESS the command joins that cluster: its actors are the cluster's processes.
+        command["cpu_s_cluster_processes"] = round(sum(cpu - before.get(pid, 0.0) for pid, cpu in sampler.cpu.items()), 2)
+        report["ray_command"] = command
+        if os.environ.get("RAY_ADDRESS"):  # a cluster started beforehand (a loaded machine; see docs/scale.md)
+            ray.init(log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, object_store_memory=256 * 2**20, log_to_driver=False)
         runs = []
         with _TreeSampler() as sampler:
             for actors in actor_counts:

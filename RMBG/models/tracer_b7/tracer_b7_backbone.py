@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
 from RMBG.models.tracer_b7.tracer_b7_encoder import efficientnet_b7_features
-from RMBG.models.tracer_b7.tracer_b7_layers import aggregation, object_attention, rfb_block
+from RMBG.models.tracer_b7.tracer_b7_layers import (
+    aggregation,
+    object_attention,
+    rfb_block,
+)
 
 #: Output channels, in order: the fused map (what CarveKit returns after sigmoid), then the three
 #: deep-supervision maps it averages.

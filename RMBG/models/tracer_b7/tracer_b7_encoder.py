@@ -61,7 +61,7 @@ def round_filters(filters: int, divisor: int = 8) -> int:
 
 def round_repeats(repeats: int) -> int:
     """Scale a stage depth by B7's coefficient (ceil)."""
-    return int(math.ceil(DEPTH_COEFFICIENT * repeats))
+    return math.ceil(DEPTH_COEFFICIENT * repeats)
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:

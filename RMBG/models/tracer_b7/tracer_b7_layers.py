@@ -13,11 +13,17 @@ come from this graph; :mod:`RMBG.weights.tracer_import` skips them by name.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
-from RMBG.models.tracer_b7.ops import AlignCornersUpsampling, ChannelTracing, ObjectMask, QuantileMask, SpatialTracing
+from RMBG.models.tracer_b7.ops import (
+    AlignCornersUpsampling,
+    ChannelTracing,
+    ObjectMask,
+    QuantileMask,
+    SpatialTracing,
+)
 
 #: PyTorch's BatchNorm2d defaults (Keras momentum = 1 - PyTorch momentum).
 BN_EPSILON = 1e-5

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from RMBG.models.segmenter import Segmenter
 from RMBG.models.tracer_b7.tracer_b7_backbone import SIZE_MULTIPLE, TracerB7Backbone
