@@ -38,9 +38,9 @@ def shapes32(tmp_path_factory):
 
 #: Six epochs, not four: runs on different CPUs (fp32 kernels round differently, and training
 #: amplifies it) follow the same curve shifted by about an epoch. val_loss / val_loss[0] after
-#: 4 / 5 / 6 epochs, AMD EPYC Zen 4: 0.679-0.686 / 0.503 / 0.401 (TF_ENABLE_ONEDNN_OPTS 0 and 1,
-#: 1 and 2 intra-op threads); Intel Xeon AMX after 4: 0.837 (issue 10), AMD's curve one epoch late.
-#: After 6 the bound 0.8 holds with a margin of two epochs of such lag (AMD after 4: 0.69).
+#: 4 / 5 / 6 epochs, AMD EPYC Zen 4: 0.660-0.686 / 0.503-0.539 / 0.401-0.453 (TF_ENABLE_ONEDNN_OPTS
+#: 0 and 1, 1 and 2 intra-op threads); Intel Xeon AMX after 4: 0.837 (issue 10), AMD's curve one epoch
+#: late. After 6 the bound 0.8 holds with a margin of two epochs of such lag (AMD after 4: <= 0.69).
 EPOCHS = 6
 
 
