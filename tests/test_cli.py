@@ -17,4 +17,4 @@ def test_every_command_is_registered():
     from RMBG.cli import build_parser
 
     actions = [a for a in build_parser()._actions if a.dest == "command"]
-    assert set(actions[0].choices) == {"remove", "samples", "train", "evaluate", "export", "benchmark", "serve", "models"}
+    assert set(actions[0].choices) == {"remove", "prepare", "samples", "train", "evaluate", "export", "benchmark", "serve", "models"}

@@ -113,6 +113,10 @@ def make_predictor(model: Any, backend: str = "auto", *, precision: str = "fp32"
         ValueError: see :func:`check_backend_options`; an unknown model.
     """
     check_backend_options(backend, precision, threads, scheme)
+    if isinstance(model, str) and not model.endswith((".keras", ".onnx", ".tflite")):
+        from RMBG.registry import check_pretrained_name
+
+        check_pretrained_name(model, "segmentation")  # the same refusals on every backend
     if backend == "auto" and precision == "fp32" and not isinstance(model, (str, os.PathLike)):
         # A Keras model object is already in memory with TensorFlow loaded: exporting it now would
         # cost more (tf2onnx, parity) than the runtime saves. Names and files go to the runtime.

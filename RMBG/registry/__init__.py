@@ -12,11 +12,18 @@ them all), and builders are imported only when a model is built.
 """
 
 from RMBG.registry.build import create_model, official_weights_path
-from RMBG.registry.loading import check_keras_file, check_task, clear_model_cache, import_custom_objects, load_model
+from RMBG.registry.loading import (
+    check_keras_file,
+    check_pretrained_name,
+    check_task,
+    clear_model_cache,
+    import_custom_objects,
+    load_model,
+)
 from RMBG.registry.preset import IMAGENET_MEAN, IMAGENET_STD, TASKS, Preset, resolve
 from RMBG.registry.store import list_models, model_info, models_table, register_presets
 
 __all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "TASKS", "Preset", "check_keras_file", "check_task", "clear_model_cache", "create_model", "import_custom_objects",
+    "IMAGENET_MEAN", "IMAGENET_STD", "TASKS", "Preset", "check_keras_file", "check_pretrained_name", "check_task", "clear_model_cache", "create_model", "import_custom_objects",
     "list_models", "load_model", "model_info", "models_table", "official_weights_path", "register_presets", "resolve",
 ]

@@ -80,6 +80,25 @@ def check_task(name: str, task: str | None) -> None:
     raise ValueError(f"model: {name!r} is a {preset.task} model, not a {task} model{hint}")
 
 
+def check_pretrained_name(name: str, task: str | None = "segmentation") -> None:
+    """Raise unless ``name`` is a registered model of ``task`` with pretrained weights.
+
+    Raises:
+        ValueError: an unknown name (lists the valid ones), another task, or no pretrained weights
+            (each message says what to use instead).
+    """
+    if name not in list_models():
+        raise ValueError(
+            f"model: {name!r} is neither a registered model ({', '.join(list_models())}) nor a .keras file"
+        )
+    check_task(name, task)
+    if name not in list_models(pretrained=True):
+        raise ValueError(
+            f"model: {name!r} has no pretrained weights; train it (python -m RMBG train) and pass the "
+            f".keras checkpoint, or use one of {', '.join(list_models(pretrained=True, task=task))}"
+        )
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _load_cached(kind: str, key: str, _stamp: Any) -> Any:
     if kind == "file":
@@ -119,16 +138,7 @@ def load_model(model: Any, *, task: str | None = "segmentation", cache: bool = T
         stat = path.stat()
         key, kind, stamp = str(path), "file", (stat.st_mtime_ns, stat.st_size)
     else:
-        if text not in list_models():
-            raise ValueError(
-                f"model: {text!r} is neither a registered model ({', '.join(list_models())}) nor a .keras file"
-            )
-        check_task(text, task)
-        if text not in list_models(pretrained=True):
-            raise ValueError(
-                f"model: {text!r} has no pretrained weights; train it (python -m RMBG train) and pass the "
-                f".keras checkpoint, or use one of {', '.join(list_models(pretrained=True, task=task))}"
-            )
+        check_pretrained_name(text, task)
         key, kind, stamp = text, "name", model_info(text).weights.checksum
     if not cache:
         return _load_cached.__wrapped__(kind, key, stamp)

@@ -134,9 +134,8 @@ class WindowAttention(keras.layers.Layer):
     def build(self, input_shape):
         if input_shape[-1] is not None and input_shape[-1] != self.dim:
             raise ValueError(f"layer {self.name}: expected {self.dim} input channels, got {input_shape[-1]}")
-        tokens = self.window_size * self.window_size
-        self.qkv.build((None, tokens, self.dim))
-        self.proj.build((None, tokens, self.dim))
+        self.qkv.build((None, self.dim))
+        self.proj.build((None, self.dim))
         self.relative_position_bias_table = self.add_weight(
             name="relative_position_bias_table",
             shape=((2 * self.window_size - 1) ** 2, self.num_heads),
@@ -160,7 +159,10 @@ class WindowAttention(keras.layers.Layer):
             x = _roll(x, -self.shift_size)
         windows = window_partition(x, ws)  # (B_, N, C)
         tokens = ws * ws
-        qkv = tf.reshape(self.qkv(windows), [-1, tokens, 3, heads, self.dim // heads])
+        # Dense on 2-D rows (a plain MatMul): tf2onnx mis-sizes the Tensordot of a 3-D input
+        # after a window partition (ONNX Runtime then fails with a MatMul dimension mismatch).
+        qkv = self.qkv(tf.reshape(windows, [-1, self.dim]))
+        qkv = tf.reshape(qkv, [-1, tokens, 3, heads, self.dim // heads])
         qkv = tf.transpose(qkv, [2, 0, 3, 1, 4])  # (3, B_, heads, N, head_dim)
         query, key, value = qkv[0] * tf.cast(self.scale, x.dtype), qkv[1], qkv[2]
         attention = tf.matmul(query, key, transpose_b=True)
@@ -171,8 +173,8 @@ class WindowAttention(keras.layers.Layer):
             attention = tf.reshape(attention, [-1, count, heads, tokens, tokens]) + mask[None, :, None]
             attention = tf.reshape(attention, [-1, heads, tokens, tokens])
         attention = self.attention_drop(tf.nn.softmax(attention, axis=-1), training=training)
-        out = tf.reshape(tf.transpose(tf.matmul(attention, value), [0, 2, 1, 3]), [-1, tokens, self.dim])
-        out = self.projection_drop(self.proj(out), training=training)
+        out = tf.reshape(tf.transpose(tf.matmul(attention, value), [0, 2, 1, 3]), [-1, self.dim])
+        out = self.projection_drop(tf.reshape(self.proj(out), [-1, tokens, self.dim]), training=training)
         out = window_reverse(out, ws, batch, padded_height, padded_width)
         if self.shift_size:
             out = _roll(out, self.shift_size)
