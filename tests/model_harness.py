@@ -90,6 +90,7 @@ class ModelHarness:
     sizes: tuple = ((48, 48), (37, 53))
     maps: int = 1
     export: bool = True  # ONNX export parity (models the exporter supports)
+    run_eagerly: bool = False  # fit without tracing (only where tracing costs minutes; say why)
     #: ONNX vs Keras on the same fp32 graph: different kernels and summation orders; 1e-4 on
     #: sigmoid outputs in [0, 1] holds on AMD and Intel (measured 8.3e-5 / 1.85e-4 on full U^2-NetP
     #: at 320 px; these small inputs stay well below).
@@ -171,7 +172,7 @@ class ModelHarness:
         x, y = self.inputs(rng, 2, self.sizes[0]), self.targets(rng, 2, self.sizes[0])
         # Trains the class's model in place (the checks after this one do not need untrained weights).
         before = [w.numpy().copy() for w in model.trainable_weights]
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=self.loss())
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=self.loss(), run_eagerly=self.run_eagerly)
         history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"][0])
         changed = sum(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
