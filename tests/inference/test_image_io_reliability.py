@@ -13,7 +13,7 @@ from PIL import Image
 from RMBG.inference.image_io import (
     ImageReadError,
     encode_image,
-    jpeg_structure_problem,
+    jpeg_structure_problem,  # re-exported by image_io
     list_images,
     load_image,
     load_mask,
