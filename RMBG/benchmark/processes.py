@@ -110,11 +110,13 @@ def prime(runner: CommandRunner, commands: list[CommandSpec], photo: Path, error
     working = []
     for command in commands:
         runner.log(f"prime {command.name} (untimed, builds and caches its artefacts)")
+        output = runner.config.output / "runs" / f"prime-{command.name}"
         try:
-            runner.run(command, folder, runner.config.output / "runs" / f"prime-{command.name}", expected=1)
+            runner.run(command, folder, output, expected=1)
             working.append(command)
         except (RuntimeError, TimeoutError, OSError) as error:
             errors.append(f"prime {command.name}: {error}")
+        shutil.rmtree(output, ignore_errors=True)
     return working
 
 

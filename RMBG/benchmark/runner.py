@@ -11,7 +11,7 @@ from typing import Any
 from RMBG.benchmark.config import BenchmarkConfig
 from RMBG.benchmark.machine import describe_machine, git_revision
 from RMBG.benchmark.photos import default_photos, select_photos, stage_photos
-from RMBG.benchmark import report
+import RMBG.benchmark.report as report
 from RMBG.benchmark.processes import CommandRunner, prime, run_megapixel_section, run_process_section
 
 
