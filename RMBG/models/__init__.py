@@ -5,4 +5,4 @@ Adding a family: a folder with ``<family>_presets.py`` and a 3-line ``__init__``
 ``register_presets``, plus its line here.
 """
 
-from RMBG.models import fba_matting, matting_net, refiner, resnet50_unet, tracer_b7, u2net  # noqa: F401  (registration)
+from RMBG.models import fba_matting, inspyrenet, matting_net, refiner, resnet50_unet, tracer_b7, u2net  # noqa: F401  (registration)

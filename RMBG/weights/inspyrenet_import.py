@@ -9,7 +9,7 @@ Keras variable without a tensor, a tensor without a variable, and any shape mism
 window size would give a different index). ``num_batches_tracked`` counters carry no weights and
 are skipped.
 
-The ``.pth`` file is read by :func:`RMBG.weights.pth_reader.read_state_dict`, a restricted
+The ``.pth`` file is read by :func:`RMBG.weights.torch_state.read_state_dict`, a restricted
 unpickler: it never runs pickled code and does not need PyTorch, which RMBG does not depend on
 at run time (``torch.load(weights_only=True)`` would be equally safe but would make torch a
 runtime dependency for two files).
@@ -129,7 +129,7 @@ def import_inspyrenet_state_dict(network: keras.Model, state_dict: Mapping[str, 
             mismatch or a relative position index that differs (all name the layer).
     """
     if isinstance(state_dict, (str, os.PathLike)):
-        from RMBG.weights.pth_reader import read_state_dict
+        from RMBG.weights.torch_state import read_state_dict
 
         state_dict = read_state_dict(state_dict)
     state = {

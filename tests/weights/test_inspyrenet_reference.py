@@ -130,7 +130,7 @@ def test_importer_is_strict(pair):
 
 @pytest.mark.reference
 def test_restricted_reader_equals_torch_load(pair):
-    from RMBG.weights.pth_reader import read_state_dict
+    from RMBG.weights.torch_state import read_state_dict
 
     _, _, path, _ = pair
     ours = read_state_dict(path)

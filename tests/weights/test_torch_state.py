@@ -1,4 +1,4 @@
-"""The restricted .pth reader: equal to torch.load on real torch.save files, and it never runs code."""
+"""The restricted .pth reader (RMBG.weights.torch_state): equal to torch.load on real torch.save files, and it never runs code."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from RMBG.weights.pth_reader import UnsafeCheckpointError, read_state_dict
+from RMBG.weights.torch_state import UnsafeCheckpointError, read_state_dict
 
 
 class _Payload:
@@ -30,7 +30,7 @@ def test_a_pickled_call_is_refused_without_running(tmp_path, monkeypatch):
     _zip_checkpoint(path, pickle.dumps({"weight": _Payload()}, protocol=2))  # names posix.system
     calls = []
     monkeypatch.setattr(os, "system", lambda command: calls.append(command))  # would record a call
-    with pytest.raises(UnsafeCheckpointError, match="names the global .*system"):
+    with pytest.raises(UnsafeCheckpointError, match="asks for .*system"):
         read_state_dict(path)
     assert calls == []
 
@@ -38,11 +38,11 @@ def test_a_pickled_call_is_refused_without_running(tmp_path, monkeypatch):
 def test_not_a_zip_and_not_a_state_dict(tmp_path):
     legacy = tmp_path / "legacy.pth"
     legacy.write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(ValueError, match="not a zip-format torch.save file"):
+    with pytest.raises(ValueError, match="not a zip-format PyTorch checkpoint"):
         read_state_dict(legacy)
     plain = tmp_path / "plain.pth"
     _zip_checkpoint(plain, pickle.dumps({"a": 1}, protocol=2))
-    with pytest.raises(ValueError, match="is not a state dict"):
+    with pytest.raises(ValueError, match="holds no tensors"):
         read_state_dict(plain)
     with pytest.raises(FileNotFoundError, match="no such file"):
         read_state_dict(tmp_path / "absent.pth")
