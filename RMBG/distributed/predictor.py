@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from RMBG.checksums import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +28,6 @@ log = logging.getLogger(__name__)
 #: builds the model on every worker (TensorFlow there).
 DISTRIBUTED_BACKENDS = ("auto", "onnxruntime", "openvino", "keras")
 
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

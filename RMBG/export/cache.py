@@ -17,15 +17,9 @@ from typing import Any
 
 from RMBG.export import export_model, read_metadata
 from RMBG.export.metadata import EXPORT_VERSION, FORMAT_SUFFIXES
+from RMBG.checksums import file_sha256
 from RMBG.paths import cache_dir
 
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_cache_key(model: Any, format: str, *, fp16: bool = False) -> tuple[str, str]:
@@ -46,7 +40,7 @@ def export_cache_key(model: Any, format: str, *, fp16: bool = False) -> tuple[st
             path = Path(text)
             if not path.is_file():
                 raise FileNotFoundError(f"model: no such file '{text}'")
-            stem, source = path.stem, f"keras-file:{_file_sha256(path)}"
+            stem, source = path.stem, f"keras-file:{file_sha256(path)}"
         else:
             from RMBG.registry import list_models, model_info
 

@@ -82,7 +82,7 @@ def package_weights(run_dir: str | os.PathLike, kind: str) -> dict[str, Any]:
     import keras
 
     import RMBG.models  # noqa: F401  (registers the layers)
-    from RMBG.weights.sources import file_digests
+    from RMBG.checksums import file_digests
     from RMBG.weights.strict import save_variables
 
     if kind not in KINDS:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from RMBG.atomic import atomic_dir, atomic_write_json
+from RMBG.checksums import file_sha256
 from RMBG.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,6 @@ class Artefact:
         """``{engine: {precision: {"iou_min", "iou_mean", "max_abs", "ms_per_image", ...}}}``."""
         return self.metadata.get("parity", {}).get("engines", {})
 
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _versions() -> str:

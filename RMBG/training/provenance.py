@@ -6,13 +6,13 @@ installed packages; the visible devices only when asked for).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from RMBG.checksums import file_sha256
 
 #: Packages whose versions every run records.
 RECORDED_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pillow", "mlflow", "dvc", "rmbg")
@@ -57,14 +57,6 @@ def environment_versions(devices: bool = True) -> dict[str, Any]:
         versions["devices"] = [d.name for d in tf.config.list_logical_devices()]
     return versions
 
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def dataset_checksum(index_csv: str | os.PathLike | None) -> dict[str, str] | None:

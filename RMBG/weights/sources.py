@@ -14,7 +14,6 @@ place that was tried and how to place the file by hand.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -31,6 +30,7 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from RMBG.atomic import atomic_copy
+from RMBG.checksums import file_digests
 from RMBG.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -79,15 +79,6 @@ class WeightsUnavailableError(RuntimeError):
 class ChecksumError(ValueError):
     """A file's checksum does not match the expected value."""
 
-
-def file_digests(path: Path) -> dict[str, str]:
-    """``{"md5", "sha256", "sha512"}`` hex digests of a file, read in 1 MiB chunks."""
-    digests = {name: hashlib.new(name) for name in ("md5", "sha256", "sha512")}
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            for digest in digests.values():
-                digest.update(chunk)
-    return {name: digest.hexdigest() for name, digest in digests.items()}
 
 
 def verify(path: Path, spec: WeightFile) -> None:

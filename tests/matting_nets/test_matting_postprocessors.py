@@ -125,7 +125,8 @@ def test_packaged_weights_are_strict(tmp_path, monkeypatch):
     """The packaged-weights path: checksums verified before loading, every tensor placed strictly."""
     from RMBG.registry import official_weights_path
     from RMBG.registry.build import place_official_weights
-    from RMBG.weights.sources import ChecksumError, WeightFile, file_digests
+    from RMBG.checksums import file_digests
+    from RMBG.weights.sources import ChecksumError, WeightFile
     from RMBG.weights.strict import WeightMismatchError, save_variables
 
     model = create_model("refiner", **TINY_REFINER)

@@ -23,7 +23,7 @@ from RMBG.data.synthetic import write_synthetic_dataset
 from RMBG.tracking.commands import tracked_command
 from RMBG.tracking.options import TrackingOptions, TrackingWarning, add_tracking_arguments, default_store
 from RMBG.training.config import TrainConfig
-from RMBG.training.provenance import file_sha256
+from RMBG.checksums import file_sha256
 from RMBG.training.run_dir import backed_up_epoch, read_log
 from RMBG.training.trainer import train
 
