@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from RMBG.tracking.options import add_tracking_arguments, options_from_args
@@ -36,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
             "train: give --config run.yaml (a template: python -m RMBG train --print-config > run.yaml) "
             "or --set key=value settings"
         )
+    data = getattr(config, "data", None)
+    if data and not Path(data).is_file():  # before TensorFlow loads and before the run folder is made
+        print(f"train: data: '{data}' is not a file; give the dataset's index.csv "
+              "(python -m Preprocess prepare IMAGES MASKS DST writes DST/index.csv)", file=sys.stderr)
+        return 2
     from RMBG.training.trainer import train
 
     result = train(config, verbose=args.verbose, tracking=options_from_args(args))

@@ -111,3 +111,12 @@ def test_cli_module_does_not_import_tensorflow():
     code = "import sys, RMBG.training.cli, RMBG.training.config; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_train_command_refuses_a_missing_index_before_any_work(tmp_path, capsys):
+    from RMBG.cli import main
+
+    run_dir = tmp_path / "run"
+    code = main(["train", "--set", f"data={tmp_path / 'absent.csv'}", "--set", f"run_dir={run_dir}"])
+    assert code == 2 and "is not a file" in capsys.readouterr().err
+    assert not run_dir.exists()
