@@ -128,6 +128,10 @@ class Remover:
         self.image_size = self.backend.image_size
         self.interpolation = _CV2_INTERPOLATION[self.backend.interpolation]
         self.batch_size = batch_size if self.image_size is not None else 1
+        if getattr(self.backend, "scheme", None) == "shared" and getattr(self.backend, "whole_batches", True) is False:
+            # A CPU engine runs one photo per call anyway: batching would only hold finished masks
+            # back (the first output waited for four photos); each photo now goes on at once.
+            self.batch_size = 1
         self.post = post
         self.post_options = dict(post_options or {})
         self.max_pixels = max_pixels
