@@ -116,6 +116,10 @@ class ModelHarness:
         height, width = getattr(model, "image_size", None) or size
         return (batch, height, width, self.maps if training else 1)
 
+    def _output_size(self, model) -> tuple:
+        """The size the model's maps come out at for an input of ``sizes[0]`` (its converter's, if fixed)."""
+        return getattr(model, "image_size", None) or self.sizes[0]
+
     def primary(self, outputs) -> np.ndarray:
         """The output compared across save/load and export (the inference output)."""
         return np.asarray(outputs)
@@ -156,7 +160,7 @@ class ModelHarness:
 
     def test_every_weight_gets_a_gradient(self, model):
         rng = np.random.default_rng(2)
-        x, y = self.inputs(rng, 2, self.sizes[0]), self.targets(rng, 2, self.sizes[0])
+        x, y = self.inputs(rng, 2, self.sizes[0]), self.targets(rng, 2, self._output_size(model))
         with tf.GradientTape() as tape:
             value = self.loss()(y, model(x, training=True))
         grads = tape.gradient(value, model.trainable_weights)
@@ -169,7 +173,7 @@ class ModelHarness:
 
     def test_one_fit_step(self, model):
         rng = np.random.default_rng(3)
-        x, y = self.inputs(rng, 2, self.sizes[0]), self.targets(rng, 2, self.sizes[0])
+        x, y = self.inputs(rng, 2, self.sizes[0]), self.targets(rng, 2, self._output_size(model))
         # Trains the class's model in place (the checks after this one do not need untrained weights).
         before = [w.numpy().copy() for w in model.trainable_weights]
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=self.loss(), run_eagerly=self.run_eagerly)

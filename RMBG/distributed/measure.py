@@ -129,6 +129,8 @@ def measure_actor(source: Path, out: Path, batch_size: int) -> dict:
 
 
 def measure(photos: Path, copies: int, actor_counts: list[int], batch_size: int, *, with_ray: bool = True) -> dict:
+    if not os.environ.get("RAY_ADDRESS"):  # a local instance: loopback only (read when ray is imported)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     from RMBG.distributed import remove_dataset
@@ -161,7 +163,7 @@ def measure(photos: Path, copies: int, actor_counts: list[int], batch_size: int,
         if os.environ.get("RAY_ADDRESS"):  # a cluster started beforehand (a loaded machine; see docs/scale.md)
             ray.init(log_to_driver=False)
         else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, object_store_memory=256 * 2**20, log_to_driver=False)
+            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, object_store_memory=256 * 2**20, log_to_driver=False)
         runs = []
         with _TreeSampler() as sampler:
             for actors in actor_counts:

@@ -71,7 +71,9 @@ def _connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     if address is None:
-        ray.init(include_dashboard=False)
+        # "local": always a new instance here, never a cluster some earlier process left a note of
+        # (/tmp/ray/ray_current_cluster)
+        ray.init(address="local", include_dashboard=False)
     else:
         ray.init(address=address)
     return True

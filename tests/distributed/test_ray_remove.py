@@ -65,7 +65,8 @@ def cluster(artefact):
         # retried, at most twice more; a third miss fails the test with Ray's own message.
         for attempt in range(3):
             try:
-                ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 2**20, log_to_driver=False)
+                ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 * 2**20,
+                         log_to_driver=False)  # a new instance even if a stale cluster note exists
                 break
             except Exception as error:
                 if "timed out during startup" not in str(error) or attempt == 2:

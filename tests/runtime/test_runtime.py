@@ -186,7 +186,7 @@ def test_bad_models_and_files_are_refused_with_the_fix(artefact, tmp_path):
     foreign.write_bytes(require_asset("weights", "u2netp.onnx").read_bytes())
     with pytest.raises(ValueError, match="not exported by RMBG"):
         Remover(foreign)
-    with pytest.raises(ValueError, match="neither a pretrained registered model"):
+    with pytest.raises(ValueError, match="neither a registered model"):
         Remover("no-such-model")
     with pytest.raises(ValueError, match="backend: expected one of auto"):
         Remover("u2netp", backend="cuda")
