@@ -89,7 +89,8 @@ class ModelHarness:
     overrides: dict = {}
     sizes: tuple = ((48, 48), (37, 53))
     maps: int = 1
-    export: bool = True  # ONNX export parity (models the exporter supports)
+    #: ``True``: check ONNX export parity; otherwise the reason it is checked elsewhere (or not at all).
+    export: bool | str = True
     run_eagerly: bool = False  # fit without tracing (only where tracing costs minutes; say why)
     #: ONNX vs Keras on the same fp32 graph: different kernels and summation orders; 1e-4 on
     #: sigmoid outputs in [0, 1] holds on AMD and Intel (measured 8.3e-5 / 1.85e-4 on full U^2-NetP
@@ -183,8 +184,8 @@ class ModelHarness:
         assert changed > 0.9 * len(before)
 
     def test_onnx_export_parity(self, model, tmp_path):
-        if not self.export:
-            pytest.skip(f"{self.name}: the ONNX exporter does not take this model's inputs (see its family tests)")
+        if self.export is not True:
+            pytest.skip(f"{self.name}: {self.export}")
         ort = pytest.importorskip("onnxruntime")
         from RMBG.export.onnx_export import export_onnx
 

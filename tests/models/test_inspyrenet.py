@@ -61,7 +61,7 @@ class TestInspyrenetSwinbFastHarness(ModelHarness):
     # Tracing the train step of ~1,000 layers and their gradients costs minutes on 2 shared cores
     # (measured 9 min at load 13); the traced graph is exercised by the ONNX export (inference).
     run_eagerly = True
-    export = False  # the module's own ONNX test below (marked slow) covers the small model
+    export = "the module's own ONNX test (test_onnx_export_matches_keras) covers the small model"
 
     @pytest.fixture(scope="class")
     def model(self, small):

@@ -203,7 +203,7 @@ class TestTracerB7Harness(ModelHarness):
     # Tracing the train step of TRACER-B7 (1,400 variables) costs minutes of CPU, more than this
     # module's CI budget; the traced path is the same for every family (the other harnesses).
     run_eagerly = True
-    export = False  # tf2onnx peaks at ~10 GB and 8 minutes here: test_tracer_b7_use.py, RMBG_HEAVY_EXPORTS=1
+    export = "tf2onnx peaks at ~10 GB and 8 minutes here: test_tracer_b7_use.py with RMBG_HEAVY_EXPORTS=1"
 
     @pytest.fixture(scope="class")
     def model(self, tracer):

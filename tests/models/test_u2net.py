@@ -41,7 +41,7 @@ class TestU2NetPHarness(ModelHarness):
 class TestU2NetHarness(TestU2NetPHarness):
     name = "u2net"
     overrides = {"image_size": (64, 64)}  # six 2x poolings: 64 px keeps every stage at least 2x2
-    export = False  # the same graph as u2netp with wider layers; exported at full size in tests/export
+    export = "the same graph as u2netp with wider layers (exported at full size by tests/export)"
 
 
 def test_shapes_at_320_and_odd_sizes(u2netp):
