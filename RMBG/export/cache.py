@@ -10,14 +10,12 @@ runtime's cache instead (:mod:`RMBG.runtime.artefact`), with their parity record
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from RMBG.export import export_model, read_metadata
-from RMBG.export.metadata import EXPORT_VERSION, FORMAT_SUFFIXES
-from RMBG.checksums import file_sha256
+from RMBG.export.metadata import EXPORT_VERSION, FORMAT_SUFFIXES, model_source
 from RMBG.paths import cache_dir
 
 
@@ -34,29 +32,7 @@ def export_cache_key(model: Any, format: str, *, fp16: bool = False) -> tuple[st
         ValueError: a name that is not registered or has no pretrained weights.
         FileNotFoundError: a ``.keras`` path that does not exist.
     """
-    if isinstance(model, (str, os.PathLike)):
-        text = os.fspath(model)
-        if text.endswith(".keras"):
-            path = Path(text)
-            if not path.is_file():
-                raise FileNotFoundError(f"model: no such file '{text}'")
-            stem, source = path.stem, f"keras-file:{file_sha256(path)}"
-        else:
-            from RMBG.registry import list_models, model_info
-
-            if text not in list_models(pretrained=True):
-                raise ValueError(
-                    f"model: {text!r} is neither an exported file nor a pretrained registered model "
-                    f"({', '.join(list_models(pretrained=True))}) nor a .keras file"
-                )
-            spec = model_info(text)
-            weights = spec.weights.checksum
-            config = json.dumps(dict(spec.config), sort_keys=True, default=str)
-            stem, source = text, f"registry:{text}:{weights}:{config}"
-    else:
-        from RMBG.export.metadata import weights_fingerprint
-
-        stem, source = model.name, f"model:{weights_fingerprint(model)}"
+    stem, source = model_source(model)
     from RMBG import __version__
 
     digest = hashlib.sha256(f"{EXPORT_VERSION}|{__version__}|{format}|fp16={fp16}|{source}".encode())

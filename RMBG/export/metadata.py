@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 #: The formats :func:`export_model` writes.
@@ -71,3 +72,31 @@ def weights_fingerprint(model: Any) -> str:
         digest.update(f"{variable.path}|{value.shape}|{value.dtype}".encode())
         digest.update(value.tobytes())
     return digest.hexdigest()
+
+
+def model_source(model: Any) -> tuple[str, str]:
+    """``(stem, source)``: a short name and the identity of ``model``'s weights, which keys the caches of
+    exported files (:mod:`RMBG.export.cache`, :mod:`RMBG.runtime.artefact`). TensorFlow-free for a registry
+    name (the official file's checksum and the preset's config) or a ``.keras`` path (its sha256).
+
+    Raises:
+        ValueError: an unknown or weightless registry name, or a file that is not a ``.keras`` model.
+        FileNotFoundError: a ``.keras`` path that does not exist.
+    """
+    from RMBG.checksums import file_sha256
+    from RMBG.registry import check_keras_file, list_models, model_info
+
+    if not isinstance(model, (str, os.PathLike)):
+        return model.name, f"model:{weights_fingerprint(model)}"
+    text = os.fspath(model)
+    if text.endswith(".keras"):
+        path = check_keras_file(text)
+        return path.stem, f"keras:{file_sha256(path)}"
+    if text not in list_models(pretrained=True):
+        raise ValueError(
+            f"model: {text!r} is neither a pretrained registered model "
+            f"({', '.join(list_models(pretrained=True))}) nor a .keras file"
+        )
+    preset = model_info(text)
+    config = json.dumps(dict(preset.config), sort_keys=True, default=str)
+    return text, f"registry:{text}:{preset.weights.checksum}:{config}"

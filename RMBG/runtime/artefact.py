@@ -75,27 +75,9 @@ def artefact_key(model: Any) -> tuple[str, str, str]:
         ValueError: an unknown or weightless registry name, or a model of the wrong kind.
         FileNotFoundError: a ``.keras`` path that does not exist.
     """
-    from RMBG.registry import check_keras_file, list_models, model_info
+    from RMBG.export.metadata import model_source
 
-    if isinstance(model, (str, os.PathLike)):
-        text = os.fspath(model)
-        if text.endswith(".keras"):
-            path = check_keras_file(text)
-            source = f"keras:{file_sha256(path)}"
-            stem = path.stem
-        else:
-            if text not in list_models(pretrained=True):
-                raise ValueError(
-                    f"model: {text!r} is neither a pretrained registered model "
-                    f"({', '.join(list_models(pretrained=True))}) nor a .keras file"
-                )
-            preset = model_info(text)
-            config = json.dumps(dict(preset.config), sort_keys=True, default=str)
-            source, stem = f"registry:{text}:{preset.weights.checksum}:{config}", text
-    else:
-        from RMBG.export.metadata import weights_fingerprint
-
-        source, stem = f"model:{weights_fingerprint(model)}", model.name
+    stem, source = model_source(model)
     key = hashlib.sha256(f"{_versions()}|{source}".encode()).hexdigest()[:16]
     return stem, key, source
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import time
 import warnings
 
 import keras
 import numpy as np
 import pytest
-from training_helpers import TINY_MODEL, register_tiny_model, start, train_command, worker_env
+from training_helpers import TINY_MODEL, kill_after_backed_up_epochs, register_tiny_model, train_command
 
 from RMBG.data.synthetic import write_synthetic_dataset
 from RMBG.tracking.commands import tracked_command
@@ -105,18 +103,7 @@ def test_resume_after_sigkill_continues_the_same_mlflow_run(dataset, tmp_path):
     config_path = tmp_path / "run.yaml"
     config.to_yaml(config_path)
     command = train_command(config_path) + ["--track", "mlflow", "--experiment", "resume"]
-    process = start(command, tmp_path / "first.log", worker_env())
-    deadline = time.monotonic() + 240
-    try:
-        while backed_up_epoch(run_dir / "backup") < 3:
-            assert process.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no epoch was backed up in time"
-            time.sleep(0.02)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
+    kill_after_backed_up_epochs(command, tmp_path / "first.log", run_dir, 3, timeout=240)
     first_id = json.loads((run_dir / "tracking.json").read_text())["run_id"]
     completed = backed_up_epoch(run_dir / "backup")
 

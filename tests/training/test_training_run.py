@@ -6,17 +6,24 @@ All marked ``slow`` (graph tracing of U^2-Net, subprocesses): ``pytest -m "not s
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from training_helpers import TINY_MODEL, TINY_U2NET, free_port, register_tiny_model, start, train_command, worker_env
+from training_helpers import (
+    TINY_MODEL,
+    TINY_U2NET,
+    free_port,
+    kill_after_backed_up_epochs,
+    register_tiny_model,
+    start,
+    train_command,
+    worker_env,
+)
 
 from RMBG.data.synthetic import write_synthetic_dataset
 from RMBG.training.config import TrainConfig
@@ -109,19 +116,8 @@ def test_run_resumes_at_the_next_epoch_after_sigkill(shapes32, tmp_path):
     )
     config_path = tmp_path / "run.yaml"
     config.to_yaml(config_path)
-    process = start(train_command(config_path), tmp_path / "first.log", worker_env())
-    deadline = time.monotonic() + 180
-    try:
-        while backed_up_epoch(run_dir / "backup") < 3:
-            assert process.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no epoch was backed up in time"
-            time.sleep(0.02)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
+    code = kill_after_backed_up_epochs(train_command(config_path), tmp_path / "first.log", run_dir, 3, timeout=180)
+    assert code == -signal.SIGKILL
     completed = backed_up_epoch(run_dir / "backup")
     before = read_log(run_dir / "log.csv")
     assert completed >= 3 and len(before["epoch"]) >= completed  # the log may be one epoch ahead

@@ -104,3 +104,26 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def kill_after_backed_up_epochs(command: list[str], log: Path, run_dir: Path, epochs: int, *, timeout: float) -> int:
+    """Run ``command`` (a training process), SIGKILL it once ``run_dir`` has backed up ``epochs``
+    epochs, and return its exit status (``-SIGKILL``); fails with the log if it ends or times out first."""
+    import signal
+    import time
+
+    from RMBG.training.run_dir import backed_up_epoch
+
+    process = start(command, log, worker_env())
+    deadline = time.monotonic() + timeout
+    try:
+        while backed_up_epoch(run_dir / "backup") < epochs:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no epoch was backed up in time"
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+    return process.returncode
