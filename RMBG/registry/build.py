@@ -75,6 +75,7 @@ def place_file_weights(model: Any, preset: Preset, path: str | os.PathLike) -> N
 
 def create_model(
     name: str,
+    /,
     *,
     pretrained: bool = False,
     weights: str | os.PathLike | None = None,
@@ -83,7 +84,8 @@ def create_model(
     """Build a registered model.
 
     Args:
-        name: a name from :func:`~RMBG.registry.list_models`.
+        name: a name from :func:`~RMBG.registry.list_models` (positional only, so that
+            ``name=`` among the overrides names the built Keras model).
         pretrained: load the preset's official weights (fetched, verified, converted once).
             Architecture overrides then make loading fail loudly (the tensors no longer fit).
         weights: a local weight file in the family's format (e.g. a fine-tuned ``.pth``), placed
