@@ -10,6 +10,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ._common import write_text_atomic
+from .combine import LAYOUTS, combine
+from .index import index
+from .plot import plot
+from .prepare import prepare_dataset
+from .rename import rename, undo
+from .resize import resize
+from .validate import validate
+
 
 def _size(text: str) -> int | tuple[int, int]:
     """``"1024"`` -> 1024; ``"640x480"`` -> (640, 480)."""
@@ -30,8 +39,6 @@ def _common(parser: argparse.ArgumentParser, *, workers: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per tool."""
-    from .combine import LAYOUTS
-
     parser = argparse.ArgumentParser(
         prog="python -m Preprocess",
         description="RMBG dataset tools: rename, resize, index, combine, validate, plot, undo, prepare.",
@@ -124,35 +131,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = not getattr(args, "no_progress", False)
     try:
         if args.command == "rename":
-            from .rename import rename
-
             rename(args.folder, args.category, masks=args.masks, dry_run=args.dry_run, start=args.start,
                    digits=args.digits, manifest=args.manifest, progress=progress)
         elif args.command == "undo":
-            from .rename import undo
-
             undo(args.manifest, dry_run=args.dry_run, progress=progress)
         elif args.command == "resize":
-            from .resize import resize
-
             resize(args.src, args.dst, args.size, keep_aspect=not args.no_keep_aspect, kind=args.kind,
                    in_place=args.in_place, mask_method=args.mask_method, workers=args.workers, progress=progress)
         elif args.command == "index":
-            from .index import index
-
             frame = index(args.images_dir, args.masks_dir, args.out_csv, split=tuple(args.split), seed=args.seed,
                           stratify=args.stratify, category_from=args.category_from, overwrite=args.overwrite,
                           workers=args.workers, progress=progress)
             return 1 if frame.attrs["report"].problems else 0
         elif args.command == "combine":
-            from .combine import combine
-
             combine(args.source, args.dst_root, layout=args.layout, category=args.category, limit=args.limit,
                     link=args.link, seed=args.seed, workers=args.workers, progress=progress)
         elif args.command == "validate":
-            from ._common import write_text_atomic
-            from .validate import validate
-
             table = validate(args.images, args.masks, fix_threshold=args.fix_threshold, fix_size=args.fix_size,
                              out_dir=args.out_dir, in_place=args.in_place, threshold=args.threshold,
                              limit=args.limit, overwrite=args.overwrite, workers=args.workers, progress=progress)
@@ -161,13 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"report table: {args.report}")
             return 1 if len(table) else 0
         elif args.command == "plot":
-            from .plot import plot
-
             for path in plot(args.source, args.out_dir, samples=args.samples, seed=args.seed, overwrite=args.overwrite):
                 print(path)
         elif args.command == "prepare":
-            from .prepare import prepare_dataset
-
             print(prepare_dataset(args.images_dir, args.masks_dir, args.dst_root, category=args.category,
                                   limit=args.limit, seed=args.seed, size=args.size, stratify=args.stratify,
                                   rebuild=args.rebuild, workers=args.workers, progress=progress))

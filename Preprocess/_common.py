@@ -9,6 +9,7 @@ replace an existing file. Imports no TensorFlow.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import uuid
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
+import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
@@ -86,8 +88,6 @@ class Report:
 
     def to_frame(self):
         """The problems as a pandas DataFrame with columns ``file, problem, detail``."""
-        import pandas as pd
-
         return pd.DataFrame([p.__dict__ for p in self.problems], columns=["file", "problem", "detail"])
 
     def summary(self, max_problems: int = 20) -> str:
@@ -226,8 +226,6 @@ def write_text_atomic(path: Path, text: str, *, replace: bool = False) -> Path:
 
 def write_csv_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, replace: bool = False) -> Path:
     """Write a CSV file atomically with the ``csv`` module."""
-    import io
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)

@@ -50,7 +50,7 @@ def _check_split(split: Sequence[float]) -> tuple[float, float, float]:
 
 def _split_once(indices: np.ndarray, labels: np.ndarray | None, count: int, seed: int, report: Report, step: str):
     """Take ``count`` of ``indices`` out (stratified by ``labels`` when given); returns (rest, taken)."""
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # deferred: scikit-learn (~2 s) only for stratified splits
 
     if count <= 0:
         return indices, indices[:0]

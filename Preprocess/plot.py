@@ -52,7 +52,7 @@ def _load_table(source: str | os.PathLike) -> pd.DataFrame:
 
 
 def _save(figure, target: Path, overwrite: bool) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: matplotlib (~0.5 s) only for plots
 
     FigureCanvasAgg(figure)
     with atomic_path(target, clobber=overwrite, suffix=".png") as temporary:
@@ -61,7 +61,7 @@ def _save(figure, target: Path, overwrite: bool) -> Path:
 
 
 def _distribution_figure(table: pd.DataFrame, title: str):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib (~0.5 s) only for plots
 
     categories = sorted(table["category"].astype(str).unique())
     figure = Figure(figsize=(max(4.0, 0.6 * len(categories) + 2.5), 3.6), layout="constrained")
@@ -124,7 +124,7 @@ def plot(
         FileExistsError: a plot file exists and ``overwrite`` is false.
         ValueError: the dataset is empty, or a bad ``samples``.
     """
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib (~0.5 s) only for plots
 
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise ValueError(f"samples: expected a positive integer, got {samples!r}; for example samples=8")

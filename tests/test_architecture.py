@@ -4,11 +4,16 @@ Every import of an RMBG module is counted, the ones inside functions too, and so
 ``importlib.import_module("RMBG....")`` calls with a literal name: a deferred import hides a
 dependency from start-up, not from the design. The layer diagram in docs/architecture.md is
 generated from the same table; ``python tests/test_architecture.py --write`` refreshes it.
+
+An import inside a function states why it is there (``# deferred: <reason>``, on its line or the
+line above): it keeps TensorFlow, another heavy or optional library, or a start-up path's extra
+modules out of a process that does not need them. Everything else is imported at the top.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -34,6 +39,15 @@ LAYERS: list[tuple[str, str, tuple[str, ...]]] = [
 ]
 #: Command modules of a task package are front ends (``RMBG/<task>/cli.py``).
 FRONT_END_SUFFIXES = (".cli",)
+
+#: Packages whose function-level imports must state their reason.
+DEFERRED_IMPORT_ROOTS = ("RMBG", "Preprocess")
+DEFERRED = re.compile(r"#\s*deferred:\s*(\S.*)$")
+#: Cheap to import and free of TensorFlow: imported at the top, unless the reason names the
+#: start-up it keeps lean or the import cycle it breaks.
+CHEAP = {"os", "sys", "io", "json", "re", "pathlib", "logging", "threading", "statistics", "http", "time", "math",
+         "importlib", "numpy", "cv2", "PIL"}
+CHEAP_EXCUSE = re.compile(r"\b(start-up|cycle)\b")
 
 
 def modules() -> dict[str, Path]:
@@ -169,6 +183,48 @@ def test_no_import_cycles():
 def test_imports_only_run_downward():
     found = upward_imports(import_graph())
     assert not found, "upward imports:\n" + "\n".join(found)
+
+
+def deferred_imports() -> list[tuple[str, str, str | None]]:
+    """``(path:line, module, reason or None)`` of every import statement inside a function."""
+    found = {}
+    for root in DEFERRED_IMPORT_ROOTS:
+        for path in sorted((REPO / root).rglob("*.py")):
+            lines = path.read_text().splitlines()
+            for function in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for node in ast.walk(function):
+                    if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                        continue
+                    if isinstance(node, ast.Import):
+                        module = ", ".join(alias.name for alias in node.names)
+                    else:
+                        module = "." * node.level + (node.module or "")
+                    own = DEFERRED.search(lines[node.lineno - 1])
+                    above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+                    if not own and above.startswith("#"):
+                        own = DEFERRED.match(above)
+                    where = f"{path.relative_to(REPO)}:{node.lineno}"
+                    found[where] = (where, module, own.group(1).strip() if own else None)
+    return list(found.values())
+
+
+def test_every_deferred_import_states_its_reason():
+    unexplained, cheap = [], []
+    for where, module, reason in deferred_imports():
+        if reason is None:
+            unexplained.append(f"{where} {module}")
+        elif not module.startswith(".") and module.split(".")[0] in CHEAP and not CHEAP_EXCUSE.search(reason):
+            cheap.append(f"{where} {module}  # deferred: {reason}")
+    problems = []
+    if unexplained:
+        problems += ["imports inside functions without '# deferred: <reason>' (on the line or the line above);",
+                     "import them at the top, or say what they keep out of which process:", *unexplained]
+    if cheap:
+        problems += ["cheap modules imported inside functions: import them at the top, or name the start-up",
+                     "or import cycle the deferral protects:", *cheap]
+    assert not problems, "\n".join(problems)
 
 
 def test_architecture_doc_shows_the_layers_of_the_code():

@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from RMBG.benchmark.config import BenchmarkConfig, CommandSpec, default_commands
+from RMBG.benchmark.runner import run_benchmark
 from RMBG.tracking.commands import tracked_command
 from RMBG.tracking.options import add_tracking_arguments
 
@@ -27,8 +29,6 @@ def _threads(text: str):
 
 
 def _command(text: str):
-    from RMBG.benchmark.config import CommandSpec
-
     try:
         return CommandSpec.parse(text)
     except ValueError as error:
@@ -79,8 +79,6 @@ def register(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`~RMBG.benchmark.config.BenchmarkConfig` the arguments ask for."""
-    from RMBG.benchmark.config import BenchmarkConfig, default_commands
-
     if args.quick or os.environ.get("RMBG_SMOKE") == "1":
         return BenchmarkConfig.quick(args.output, photos=args.photos)
     return BenchmarkConfig(
@@ -96,8 +94,6 @@ def config_from_args(args: argparse.Namespace):
 @tracked_command("benchmark")
 def run_benchmark_command(args: argparse.Namespace) -> int:
     """Run ``benchmark``; exit code 1 if any measurement failed or rembg could not run."""
-    from RMBG.benchmark.runner import run_benchmark
-
     try:
         config = config_from_args(args)
     except ValueError as error:

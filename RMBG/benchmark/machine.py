@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from RMBG.paths import repo_root
+
 #: CPU flags that decide which kernels the engines use.
 INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
                      "amx_int8", "amx_fp16")
@@ -93,8 +95,6 @@ def describe_machine() -> Machine:
 
 def git_revision() -> str:
     """``<short commit>`` of the repository, with ``+changes`` when the tree has uncommitted changes ('' outside git)."""
-    from RMBG.paths import repo_root
-
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True, text=True, check=False)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_root(),

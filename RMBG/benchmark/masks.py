@@ -25,7 +25,7 @@ def mask_agreement(mask: np.ndarray, reference: np.ndarray, threshold: float = 0
 
 def read_alpha(path: str | os.PathLike) -> np.ndarray:
     """The mask of an output PNG in [0, 1]: its alpha band (RGBA cutouts) or its grey value (masks)."""
-    from PIL import Image
+    from PIL import Image  # deferred: PIL stays out of `rmbg --help` start-up
 
     with Image.open(path) as image:
         band = image.getchannel("A") if image.mode in ("RGBA", "LA") else image.convert("L")

@@ -20,6 +20,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from RMBG.paths import cache_dir
+
 #: Files at least this large are sampled by :func:`resident_bytes` (the shared libraries, weights, photos).
 LARGE_FILE = 256 * 1024
 
@@ -160,8 +162,6 @@ def default_eviction_roots(extra: Iterable[str | os.PathLike] = ()) -> list[Path
     """What a cold run of our commands and of the peer reads from disk: this venv (its packages),
     the interpreter's standard library, the ``RMBG`` package, ``$RMBG_HOME`` (weights, exported
     artefacts and the peer venv) and ``extra`` (the photos, the peer's weights)."""
-    from RMBG.paths import cache_dir
-
     stdlib = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
     roots = [Path(sys.prefix), stdlib, Path(__file__).resolve().parent.parent, cache_dir(), *map(Path, extra)]
     unique: list[Path] = []

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from RMBG.paths import cache_dir
+
 REMBG_VERSION = "2.0.86"
 REQUIREMENT = f"rembg[cpu,cli]=={REMBG_VERSION}"
 CONSTRAINTS = Path(__file__).with_name(f"rembg-{REMBG_VERSION}.constraints.txt")
@@ -27,8 +29,6 @@ INSTALL_HINT = "scripts/install_peers.sh (or python -m RMBG.benchmark.peer_env, 
 
 def default_peer_dir() -> Path:
     """``$RMBG_HOME/peers/rembg-<version>``."""
-    from RMBG.paths import cache_dir
-
     return cache_dir() / "peers" / f"rembg-{REMBG_VERSION}"
 
 

@@ -13,14 +13,19 @@ Nothing here is imported by the library's inference path.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
+import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
+from PIL import Image
 
 from RMBG.export.rembg_layout import minmax, official_preprocess
 
@@ -31,8 +36,6 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # === rembg ===================================================================================
 def rembg_version() -> str | None:
     """The installed rembg version, or ``None``."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("rembg")
     except PackageNotFoundError:
@@ -50,10 +53,7 @@ def load_rembg_p_command():
         ModuleNotFoundError: rembg (or the p command's own dependencies click, filetype,
             watchdog) is not installed.
     """
-    import importlib.util
-    import sys
-
-    import rembg
+    import rembg  # deferred: optional peer (rembg); absent → ModuleNotFoundError, as documented
 
     name = "rembg.commands.p_command"
     if name not in sys.modules:
@@ -82,7 +82,7 @@ def run_rembg_p(input: str | os.PathLike, output: str | os.PathLike, model_path:
         raise FileNotFoundError(f"model_path: no such file '{model_path}' (the official u2netp.onnx)")
     os.environ.setdefault("U2NET_HOME", str(Path(output).parent / ".u2net_home"))  # nothing is downloaded with model_path
     start = time.perf_counter()
-    from rembg import new_session
+    from rembg import new_session  # deferred: optional peer (rembg); importing it is timed (import_s)
 
     p_command = load_rembg_p_command()
     import_s = time.perf_counter() - start
@@ -106,7 +106,7 @@ def keras_to_torch_state(backbone) -> dict[str, np.ndarray]:
     kernels go from HWIO to OIHW, BatchNorm gamma/beta/mean/variance to
     weight/bias/running_mean/running_var.
     """
-    import keras
+    import keras  # deferred: Keras (TensorFlow) only for the weight copy; the PyTorch worker runs without it
 
     state: dict[str, np.ndarray] = {}
     for layer in backbone.layers:
@@ -135,8 +135,8 @@ class TorchU2NetP:
     """
 
     def __init__(self, state_path: str | os.PathLike, *, threads: int | None = None):
-        import torch
-        from u2net_fast.model import U2NETP
+        import torch  # deferred: optional (torch), benchmark-only; absent → ModuleNotFoundError
+        from u2net_fast.model import U2NETP  # deferred: optional (u2net-fast, needs torch), benchmark-only
 
         if threads:
             torch.set_num_threads(threads)
@@ -173,8 +173,6 @@ def rgba_cutout_uint8(image: np.ndarray, small_mask: np.ndarray) -> np.ndarray:
     Returns:
         HxWx4 uint8 RGBA.
     """
-    import cv2
-
     height, width = image.shape[:2]
     alpha = np.clip(small_mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if alpha.shape != (height, width):
@@ -188,8 +186,6 @@ def rgba_cutout_uint8(image: np.ndarray, small_mask: np.ndarray) -> np.ndarray:
 # === PNG encoders ============================================================================
 def encode_png_pil(image: np.ndarray, level: int = 1) -> bytes:
     """PNG bytes through Pillow at zlib ``level`` (RMBG's ``save_image`` uses 1; Pillow's default is 6)."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", compress_level=level)
     return buffer.getvalue()
@@ -197,8 +193,6 @@ def encode_png_pil(image: np.ndarray, level: int = 1) -> bytes:
 
 def encode_png_cv2(image: np.ndarray, level: int = 1) -> bytes:
     """PNG bytes through OpenCV (libpng) at zlib ``level``; ``image`` is RGB(A) or grey uint8."""
-    import cv2
-
     if image.ndim == 3:
         code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
         image = cv2.cvtColor(image, code)

@@ -12,12 +12,11 @@ from typing import Sequence
 import numpy as np
 
 from RMBG.atomic import atomic_write_bytes
+from RMBG.paths import assets_dir, cache_dir
 
 
 def default_photos() -> Path:
     """The 18 real photos of the shared assets (``$RMBG_ASSETS/u2net_testdata/images``)."""
-    from RMBG.paths import assets_dir
-
     return assets_dir() / "u2net_testdata" / "images"
 
 
@@ -27,6 +26,7 @@ def select_photos(folder: str | os.PathLike, limit: int | None = None) -> list[P
     Raises:
         FileNotFoundError: the folder is missing or holds no photos.
     """
+    # deferred: image I/O (PIL, cv2) stays out of `rmbg --help` start-up
     from RMBG.inference.image_io import list_images
 
     photos = list_images(folder)
@@ -50,9 +50,9 @@ def stage_photos(photos: Sequence[Path], folder: str | os.PathLike) -> Path:
 
 def prepare_batch(paths: Sequence[Path], size: int) -> np.ndarray:
     """Photos decoded and resized (bilinear, like the Remover) to ``size`` x ``size``, float32 [0, 255]."""
-    import cv2
+    import cv2  # deferred: cv2 stays out of `rmbg --help` start-up
 
-    from RMBG.inference.image_io import load_image
+    from RMBG.inference.image_io import load_image  # deferred: image I/O (PIL, cv2) stays out of `rmbg --help` start-up
 
     return np.stack([
         cv2.resize(load_image(p), (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) for p in paths
@@ -63,7 +63,6 @@ def megapixel_cache(root: str | os.PathLike | None = None) -> Path:
     """Where upscaled photos are kept: ``root`` or ``$RMBG_HOME/benchmark/photos``."""
     if root is not None:
         return Path(root)
-    from RMBG.paths import cache_dir
 
     return cache_dir() / "benchmark" / "photos"
 
@@ -77,9 +76,9 @@ def make_megapixel_set(photos: Sequence[Path], megapixels: float, folder: str | 
         ValueError: ``megapixels`` is not positive.
         OSError: OpenCV cannot encode a photo.
     """
-    import cv2
+    import cv2  # deferred: cv2 stays out of `rmbg --help` start-up
 
-    from RMBG.inference.image_io import load_image
+    from RMBG.inference.image_io import load_image  # deferred: image I/O (PIL, cv2) stays out of `rmbg --help` start-up
 
     if not megapixels > 0:
         raise ValueError(f"megapixels: expected a positive size, got {megapixels}")

@@ -12,6 +12,7 @@ whatever runtime artefact it uses, so no timed run pays for an export.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import sys
@@ -24,6 +25,7 @@ from RMBG.benchmark.pagecache import FileSet, default_eviction_roots
 from RMBG.benchmark.peer_env import RembgPeer, require_rembg_peer
 from RMBG.benchmark.photos import make_megapixel_set, megapixel_cache, stage_photos
 from RMBG.benchmark.process import ProcessResult, log_tail, measure_process
+from RMBG.paths import assets_dir
 
 Log = Callable[[str], None]
 
@@ -63,8 +65,6 @@ class CommandRunner:
         return command.render(values)
 
     def env(self, command: CommandSpec) -> dict[str, str]:
-        import os
-
         environment = dict(os.environ)
         if command.tool == "rembg" and self.peer is not None:
             environment.update(self.peer.env())
@@ -99,8 +99,6 @@ class CommandRunner:
 
 
 def _official_weights() -> Path:
-    from RMBG.paths import assets_dir
-
     return assets_dir() / "weights" / "u2netp.onnx"
 
 

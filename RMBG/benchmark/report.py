@@ -30,7 +30,7 @@ TARGETS = (
 
 def summarise_runs(runs, agreement, baseline: str, by: Sequence[str]):
     """One row per ``by`` group of the successful runs: medians, max peak RSS, IoU and the ratio to ``baseline``."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.5 s) only when the tables are built
 
     ok = runs[runs["status"] == "ok"] if "status" in runs else runs.iloc[0:0]
     if ok.empty:
@@ -106,7 +106,7 @@ def target_values(processes, megapixels, serve: dict | None, default: str) -> di
 
 def targets_table(values: dict[str, float]):
     """The targets with the measured values and whether each is met."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.5 s) only when the tables are built
 
     rows = []
     for label, key, op, bound, unit in TARGETS:
@@ -143,10 +143,10 @@ def plot_wall_per_size(megapixels, path: Path) -> Path | None:
     """Median whole-process wall seconds per photo against the photo's megapixels, one line per command."""
     if megapixels is None or megapixels.empty:
         return None
-    import matplotlib
+    import matplotlib  # deferred: matplotlib (~0.5 s) only for plots
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib (~0.5 s) only for plots
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for command, group in megapixels.sort_values("megapixels").groupby("command", sort=False):
@@ -166,10 +166,10 @@ def plot_processes(processes, path: Path) -> Path | None:
     """Median whole-process wall per command, cold and warm."""
     if processes is None or processes.empty:
         return None
-    import matplotlib
+    import matplotlib  # deferred: matplotlib (~0.5 s) only for plots
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib (~0.5 s) only for plots
 
     pivot = processes.pivot_table(index="command", columns="condition", values="wall_s", sort=False)
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(pivot) + 1.8))
@@ -181,7 +181,7 @@ def plot_processes(processes, path: Path) -> Path | None:
 
 
 def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib (~0.5 s) only for plots
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
@@ -224,6 +224,6 @@ def summary_markdown(machine: Machine, command_line: str, revision: str, tables:
 
 
 def _one_row(values: dict):
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.5 s) only when the tables are built
 
     return pd.DataFrame([values])

@@ -13,6 +13,7 @@ from RMBG.benchmark.machine import describe_machine, git_revision
 from RMBG.benchmark.photos import default_photos, select_photos, stage_photos
 import RMBG.benchmark.report as report
 from RMBG.benchmark.processes import CommandRunner, prime, run_megapixel_section, run_process_section
+from RMBG.benchmark.serve import measure_server
 
 
 def _log(message: str) -> None:
@@ -34,7 +35,7 @@ def run_benchmark(config: BenchmarkConfig, command_line: str = "python -m RMBG b
     Raises:
         FileNotFoundError: the photo folder is missing or empty.
     """
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.5 s) only when a run writes its tables
 
     config.output.mkdir(parents=True, exist_ok=True)
     machine = describe_machine()
@@ -82,8 +83,6 @@ def _runnable(config: BenchmarkConfig, runner: CommandRunner, skipped: list[str]
 
 
 def _serve(config: BenchmarkConfig, photos: list[Path], errors: list[str]) -> dict | None:
-    from RMBG.benchmark.serve import measure_server
-
     _log("serve: starting python -m RMBG serve")
     try:
         return measure_server(photos[0], config.output / "logs" / "serve.log", requests=config.serve_requests,
@@ -94,11 +93,12 @@ def _serve(config: BenchmarkConfig, photos: list[Path], errors: list[str]) -> di
 
 
 def _in_process(config: BenchmarkConfig, photos: list[Path], folder: Path, errors: list[str]):
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.5 s) only when a run writes its tables
 
     model = stages = pd.DataFrame()
     if "model" not in config.sections and "stages" not in config.sections:
         return model, stages
+    # deferred: the in-process sections (worker: cv2, PIL, the runtime) stay out of `rmbg --help` start-up
     from RMBG.benchmark.tasks import prepare_exports, run_model_section, run_stage_section
 
     photo_args = [str(folder / p.name) for p in photos]
@@ -111,7 +111,7 @@ def _in_process(config: BenchmarkConfig, photos: list[Path], folder: Path, error
 
 
 def _tables(config: BenchmarkConfig, runs, agreement, serve, model, stages, machine) -> dict:
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.5 s) only when a run writes its tables
 
     empty = pd.DataFrame()
     photos_runs = runs[runs["section"] == "photos"] if not runs.empty else empty
@@ -127,7 +127,7 @@ def _tables(config: BenchmarkConfig, runs, agreement, serve, model, stages, mach
 
 
 def _write(config: BenchmarkConfig, tables: dict, serve, machine, command_line: str, errors, skipped) -> list[Path]:
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.5 s) only when a run writes its tables
 
     out, files = config.output, []
     for name in ("processes", "megapixels", "runs", "iou", "targets", "model", "stages"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -98,8 +99,6 @@ def measure_server(photo: Path, log_path: Path, *, requests: int = 3, timeout: f
         RuntimeError: the server exited early or a request failed (the server's log is quoted).
         TimeoutError: it did not answer in ``timeout`` seconds.
     """
-    import statistics
-
     port, key = free_port(), uuid.uuid4().hex
     argv = [sys.executable, "-m", "RMBG", "serve", "--port", str(port), "--log-level", "warning"]
     env = {**os.environ, "RMBG_API_KEYS": key}

@@ -70,7 +70,7 @@ def prepare_exports(config: BenchmarkConfig, log: Log) -> tuple[dict[str, str], 
 def run_model_section(config: BenchmarkConfig, photo_args: list[str], files: dict, gpu: bool, torch_state: str,
                       errors: list[str], log: Log):
     """Model latency of every case of the grid, with IoU against the Keras float32 masks of the same inputs."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.5 s) only when a section builds its table
 
     rows = []
     masks_dir = config.output / "masks"
@@ -117,7 +117,7 @@ def _model_agreement(table, sizes) -> None:
 def run_stage_section(config: BenchmarkConfig, photos: list[Path], photo_args: list[str], files: dict,
                       errors: list[str], log: Log):
     """Seconds per stage of one photo (serial) on up to 6 of the photos and on one photo of the largest megapixel size."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.5 s) only when a section builds its table
 
     sets = [("base", photo_args[: min(len(photo_args), 6)])]
     if config.megapixels:

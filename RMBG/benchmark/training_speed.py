@@ -27,6 +27,12 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
+from RMBG.data.synthetic import synthetic_arrays
+from RMBG.registry import list_models
+from RMBG.training.config import TrainConfig
+
 COLUMNS = (
     "model", "precision", "image_size", "batch", "steps", "first_step_s", "seconds_per_step", "images_per_second",
     "parameters", "status", "note",
@@ -38,10 +44,7 @@ RESULT_PREFIX = "TRAINING-SPEED-RESULT:"
 
 def measure(model: str, precision: str, image_size: int, batch: int, steps: int, warmup: int) -> dict[str, Any]:
     """Time training steps of one case in this process (see the module docstring)."""
-    import numpy as np
-
-    from RMBG.data.synthetic import synthetic_arrays
-    from RMBG.training.config import TrainConfig
+    # deferred: TensorFlow only in the measuring subprocess, not the parent
     from RMBG.training.trainer import build_model, compile_model
 
     config = TrainConfig(model=model, image_size=(image_size, image_size), precision=precision, batch_size=batch)
@@ -123,8 +126,6 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Measure every case, write the CSV and the Markdown table; exit code 1 if a case failed."""
-    from RMBG.registry import list_models
-
     registered = set(list_models())
     rows = []
     for model in args.models:

@@ -25,7 +25,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from RMBG.benchmark.config import MODEL_BACKENDS, ModelCase, export_key
+from RMBG.benchmark.peers import PNG_ENCODERS, TorchU2NetP, keras_to_torch_state, rgba_cutout_uint8
 from RMBG.benchmark.photos import prepare_batch
+from RMBG.export.cache import exported_file
+from RMBG.inference.backends import KerasBackend, TFLiteBackend
+from RMBG.inference.image_io import load_image
+from RMBG.inference.remover import Remover
+from RMBG.registry import create_model, model_info
+from RMBG.runtime import make_engine
 
 RESULT_PREFIX = "RMBG-BENCHMARK-RESULT:"
 #: The model section's precision names in :mod:`RMBG.runtime`'s terms.
@@ -62,14 +69,14 @@ def run_worker(task: str, arguments: dict, *, timeout: float, env: dict | None =
 
 def _configure_threads(threads: int | None) -> None:
     if threads:
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: TensorFlow only in the Keras and prepare workers
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
 def _gpu_visible() -> bool:
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: TensorFlow only in the Keras and prepare workers
 
     return bool(tf.config.list_physical_devices("GPU"))
 
@@ -85,9 +92,6 @@ def task_prepare(model: str, exports: list[dict], torch_state: str | None = None
     Returns:
         ``{"files": {key: path}, "gpu": bool}`` with keys from :func:`export_key`.
     """
-    from RMBG.export.cache import exported_file
-    from RMBG.registry import create_model, model_info
-
     default_size = model_info(model).input_size
     files = {}
     for item in exports:
@@ -98,8 +102,6 @@ def task_prepare(model: str, exports: list[dict], torch_state: str | None = None
         path = exported_file(source, item["format"], fp16=bool(item["fp16"]))
         files[export_key(item["format"], size, bool(item["fp16"]))] = str(path)
     if torch_state:
-        from RMBG.benchmark.peers import keras_to_torch_state
-
         state = keras_to_torch_state(create_model(model, pretrained=True).backbone)
         Path(torch_state).parent.mkdir(parents=True, exist_ok=True)
         np.savez(torch_state, **state)
@@ -109,29 +111,21 @@ def task_prepare(model: str, exports: list[dict], torch_state: str | None = None
 def _model_predictor(case: ModelCase, model: str, file: str | None, torch_state: str | None):
     """A function ``batch (N, s, s, 3) float32 [0, 255] -> masks (N, s, s)`` for ``case``."""
     if case.backend == "keras":
-        import keras
+        import keras  # deferred: Keras (TensorFlow) only in the Keras worker; the others measure without it
 
         _configure_threads(case.threads)
         if case.precision != "float32":
             keras.mixed_precision.set_global_policy(f"mixed_{case.precision}")
-        from RMBG.inference.backends import KerasBackend
-        from RMBG.registry import create_model
 
         backend = KerasBackend(create_model(model, pretrained=True, image_size=(case.image_size, case.image_size)))
         return backend.predict
     if case.backend in ("onnxruntime", "openvino"):
-        from RMBG.runtime import make_engine
-
         scheme = "shared" if case.threads else "per-core"  # a thread count means one engine on that many threads
         return make_engine(case.backend, file, (case.image_size, case.image_size), threads=case.threads, scheme=scheme,
                            precision=RUNTIME_PRECISIONS[case.precision]).predict
     if case.backend == "tflite":
-        from RMBG.inference.backends import TFLiteBackend
-
         return TFLiteBackend(file, threads=case.threads).predict
     if case.backend == "pytorch":
-        from RMBG.benchmark.peers import TorchU2NetP
-
         return TorchU2NetP(torch_state, threads=case.threads).predict
     raise ValueError(f"backend: expected one of {MODEL_BACKENDS}, got {case.backend!r}")
 
@@ -177,10 +171,6 @@ def task_model(case: dict, model: str, photos: list[str], repeats: int, file: st
 
 def task_stages(backend: str, model: str, photos: list[str]) -> dict:
     """Seconds per stage of one photo at a time (serial), summed over ``photos``."""
-    from RMBG.benchmark.peers import PNG_ENCODERS, rgba_cutout_uint8
-    from RMBG.inference.image_io import load_image
-    from RMBG.inference.remover import Remover
-
     remover = Remover(model, backend=backend, batch_size=1)
     totals: dict[str, float] = {}
     sizes: dict[str, int] = {}

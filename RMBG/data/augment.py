@@ -74,7 +74,7 @@ class AugmentConfig:
 
 def _split(seed: tf.Tensor, count: int) -> list[tf.Tensor]:
     """``count`` independent stateless seeds (shape ``[2]``) derived from ``seed``."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: TensorFlow stays out of AugmentConfig's TF-free importers (training.config)
 
     seeds = tf.random.experimental.stateless_split(seed, num=count)
     return [seeds[i] for i in range(count)]
@@ -94,7 +94,7 @@ def augment_pair(
     Returns:
         ``(image, mask)`` of the same shapes and ranges.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: TensorFlow stays out of AugmentConfig's TF-free importers (training.config)
 
     if not config.enabled:
         return image, mask

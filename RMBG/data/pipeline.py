@@ -43,6 +43,7 @@ import tensorflow as tf
 
 from RMBG.data.augment import AugmentConfig, augment_pair
 from RMBG.data.index import DatasetIndex, read_index
+from RMBG.inference.image_io import load_image, load_mask
 
 DECODERS = ("pil", "tf")
 INTERPOLATIONS = ("bilinear", "area", "nearest", "bicubic")
@@ -73,14 +74,10 @@ def dataset_rows(index_csv: str | os.PathLike, splits: str | Sequence[str] | Non
 
 
 def _pil_image(path: bytes) -> np.ndarray:
-    from RMBG.inference.image_io import load_image
-
     return load_image(path.decode("utf-8"))
 
 
 def _pil_mask(path: bytes, threshold: np.float32) -> np.ndarray:
-    from RMBG.inference.image_io import load_mask
-
     mask = load_mask(path.decode("utf-8"))
     if threshold >= 0:
         mask = (mask >= threshold).astype(np.float32)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image
 
 from RMBG.data.index import COLUMNS as INDEX_COLUMNS  # the one schema, named as before
 from RMBG.data.index import write_index
@@ -217,8 +218,6 @@ def write_synthetic_dataset(
     Raises:
         FileExistsError: ``root/index.csv`` exists and ``overwrite`` is false.
     """
-    from PIL import Image
-
     if not category or not category.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"category: expected letters, digits, '-' or '_', got {category!r}")
     root = Path(root)

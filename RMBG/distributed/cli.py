@@ -34,8 +34,11 @@ def check_args(args: argparse.Namespace) -> None:
         ValueError: an option that needs ``--engine ray`` without it, a manifest for the local
             engine, or an option the ray engine cannot run; the message names the flag and the fix.
     """
+    # deferred: the manifest reader (image I/O: PIL, cv2) stays out of `rmbg --help` start-up
     from RMBG.distributed.inputs import MANIFEST_SUFFIXES
+    # deferred: the predictor (Remover: cv2, PIL) stays out of `rmbg --help` start-up
     from RMBG.distributed.predictor import DISTRIBUTED_BACKENDS
+    # deferred: the results writer (worker: cv2, PIL) stays out of `rmbg --help` start-up
     from RMBG.distributed.results import RESULTS_SUFFIXES
 
     engine = getattr(args, "engine", "local")
@@ -59,6 +62,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, output: Path, post_options: dict) -> int:
     """Run ``remove`` on Ray; prints the summary; exit status 0 done, 1 some photos failed."""
+    # deferred: the Ray driver (cv2, PIL, tqdm) loads only for --engine ray
     from RMBG.distributed.ray_remove import remove_dataset
 
     report = remove_dataset(

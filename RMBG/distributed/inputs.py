@@ -61,11 +61,11 @@ def read_manifest(path: str | os.PathLike) -> list[str]:
         raise FileNotFoundError(f"input: no such manifest '{manifest}'")
     suffix = manifest.suffix.lower()
     if suffix == ".csv":
-        import pyarrow.csv as pa_csv
+        import pyarrow.csv as pa_csv  # deferred: optional (pyarrow, the distributed extra) only for manifests
 
         table = pa_csv.read_csv(manifest, convert_options=pa_csv.ConvertOptions(strings_can_be_null=False))
     elif suffix == ".parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # deferred: optional (pyarrow, the distributed extra) only for manifests
 
         table = pq.read_table(manifest)
     else:

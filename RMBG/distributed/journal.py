@@ -108,7 +108,7 @@ class RunLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> RunLock:
-        import fcntl
+        import fcntl  # deferred: fcntl is POSIX-only; the module still imports on Windows
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")

@@ -27,10 +27,17 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
+from RMBG.distributed import remove_dataset
+from RMBG.distributed.inputs import plan_inputs
+from RMBG.distributed.predictor import prepare_artefact
+from RMBG.distributed.worker import RemovalActor
+from RMBG.inference.image_io import list_images
+from RMBG.runtime import prepare
+
 
 def _workload(photos: Path, copies: int, folder: Path) -> int:
-    from RMBG.inference.image_io import list_images
-
     count = 0
     for copy in range(copies):
         for photo in list_images(photos):
@@ -61,7 +68,7 @@ class _TreeSampler:
     process that ends keeps its last sample."""
 
     def __init__(self, interval: float = 0.2):
-        import psutil
+        import psutil  # deferred: optional (psutil, not a dependency) only for the Ray section
 
         self._roots = [psutil.Process()] + [q for q in psutil.process_iter(["name"]) if q.info["name"] == "raylet"]
         self.interval = interval
@@ -72,7 +79,7 @@ class _TreeSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        import psutil
+        import psutil  # deferred: optional (psutil, not a dependency) only for the Ray section
 
         while not self._stop.is_set():
             tree = [child for root in self._roots for child in (root, *root.children(recursive=True))]
@@ -102,12 +109,6 @@ class _TreeSampler:
 def measure_actor(source: Path, out: Path, batch_size: int) -> dict:
     """One actor's work without Ray: :class:`RemovalActor` called in this process on ``source``
     (threads=1, as in an actor with one CPU). CPU seconds are this process's own."""
-    import numpy as np
-
-    from RMBG.distributed.inputs import plan_inputs
-    from RMBG.distributed.predictor import prepare_artefact
-    from RMBG.distributed.worker import RemovalActor
-
     plan = plan_inputs(source, out)
     options = dict(format="rgba", bg_color=None, threshold=None, overwrite=False, post="none", post_options={},
                    max_pixels=120_000_000, batch_size=batch_size, threads=1, workers=2, output_dir=str(out),
@@ -131,10 +132,7 @@ def measure_actor(source: Path, out: Path, batch_size: int) -> dict:
 def measure(photos: Path, copies: int, actor_counts: list[int], batch_size: int, *, with_ray: bool = True) -> dict:
     if not os.environ.get("RAY_ADDRESS"):  # a local instance: loopback only (read when ray is imported)
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    import ray
-
-    from RMBG.distributed import remove_dataset
-    from RMBG.runtime import prepare
+    import ray  # deferred: optional (ray); it reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER, set above, at import
 
     prepare("u2netp")
     work = Path(tempfile.mkdtemp(prefix="rmbg_measure_"))

@@ -20,7 +20,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from RMBG.atomic import atomic_write_bytes
 from RMBG.checksums import file_sha256
+from RMBG.inference.backends import check_backend_options
+from RMBG.inference.remover import Remover
+from RMBG.paths import cache_dir
+from RMBG.runtime.select import choose_engine, resolve_artefact
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +71,6 @@ def prepare_artefact(model: Any, backend: str = "auto", precision: str = "fp32")
     Raises:
         ValueError: an unknown backend or precision, or a model object (actors need a name or a file).
     """
-    from RMBG.inference.backends import check_backend_options
-
     if backend not in DISTRIBUTED_BACKENDS:
         raise ValueError(f"backend: the ray engine runs one of {', '.join(DISTRIBUTED_BACKENDS)}, got {backend!r}")
     check_backend_options(backend, precision)
@@ -77,7 +81,6 @@ def prepare_artefact(model: Any, backend: str = "auto", precision: str = "fp32")
         )
     if backend == "keras":
         return ModelArtefact("keras", os.fspath(model), precision)
-    from RMBG.runtime.select import choose_engine, resolve_artefact
 
     artefact = resolve_artefact(model)
     if backend == "auto":
@@ -94,7 +97,7 @@ def ship(artefact: ModelArtefact) -> ModelArtefact:
     """The artefact with its file's bytes in the object store (call after ``ray.init``)."""
     if artefact.backend == "keras":
         return artefact
-    import ray
+    import ray  # deferred: optional (ray) only when shipping the artefact to a cluster
 
     data = Path(artefact.model).read_bytes()
     return ModelArtefact(artefact.backend, artefact.model, artefact.precision, artefact.sha256, [ray.put(data)])
@@ -108,14 +111,12 @@ def materialise(artefact: ModelArtefact) -> str:
     driver_path = Path(artefact.model)
     if driver_path.is_file() and file_sha256(driver_path) == artefact.sha256:
         return str(driver_path)
-    from RMBG.atomic import atomic_write_bytes
-    from RMBG.paths import cache_dir
 
     local = cache_dir() / "distributed" / f"{artefact.sha256[:16]}.onnx"
     if not (local.is_file() and file_sha256(local) == artefact.sha256):
         if not artefact.data:
             raise FileNotFoundError(f"model: '{driver_path}' is not on this worker and the artefact carries no data (call ship() on the driver)")
-        import ray
+        import ray  # deferred: optional (ray) only when an actor fetches the artefact
 
         data = ray.get(artefact.data[0])
         if hashlib.sha256(data).hexdigest() != artefact.sha256:
@@ -144,8 +145,6 @@ def make_predictor(
         post_options: its options.
         max_pixels: refuse photos larger than this (``None``: the single-process default).
     """
-    from RMBG.inference.remover import Remover
-
     options: dict[str, Any] = {"batch_size": batch_size, "post": post, "post_options": post_options}
     if max_pixels is not None:
         options["max_pixels"] = max_pixels

@@ -66,7 +66,7 @@ def _connect(address: str | None) -> bool:
         # A new local instance serves this machine only: bind the loopback address (Ray's switch,
         # read when ray is imported; without it Ray listens on the machine's network address).
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    import ray
+    import ray  # deferred: optional (ray); it reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER, set above, at import
 
     if ray.is_initialized():
         return False
@@ -151,9 +151,9 @@ def remove_dataset(
 
 
 def _run(plan, output: Path, results_path: Path, settings: dict) -> DatasetReport:
-    import pyarrow as pa
-    import ray
-    import ray.data
+    import pyarrow as pa  # deferred: optional (pyarrow, the distributed extra) only when a run starts
+    import ray  # deferred: optional (ray) only when a run starts
+    import ray.data  # deferred: optional (ray) only when a run starts
 
     # Holding the lock, nothing else writes here: what atomic_write left from a killed run goes.
     for stale in stale_temporaries([*plan.outputs, results_path]):

@@ -89,8 +89,8 @@ class ResultsWriter:
         if self.suffix == ".csv":
             self._csv.writerows(zip(*(columns[name] for name in RESULT_COLUMNS)))
             return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # deferred: optional (pyarrow) only for .parquet results
+        import pyarrow.parquet as pq  # deferred: optional (pyarrow) only for .parquet results
 
         table = pa.table({
             name: pa.array(list(columns[name]), type=pa.float64() if name == "seconds" else pa.string())
@@ -106,8 +106,8 @@ class ResultsWriter:
             self._text.detach()  # leave the handle to its owner (atomic_write closes and renames it)
         else:
             if self._parquet is None:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
+                import pyarrow as pa  # deferred: optional (pyarrow) only for .parquet results
+                import pyarrow.parquet as pq  # deferred: optional (pyarrow) only for .parquet results
 
                 schema = pa.schema([(name, pa.float64() if name == "seconds" else pa.string()) for name in RESULT_COLUMNS])
                 self._parquet = pq.ParquetWriter(self._handle, schema)

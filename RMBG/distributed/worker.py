@@ -77,7 +77,7 @@ class RemovalActor:
     def _filesystem(self, uri: str):
         """``(filesystem, path)`` of a URI; one filesystem object per ``scheme://host`` (an S3 or GCS
         client is costly to create: credentials, region lookup)."""
-        import pyarrow.fs as pafs
+        import pyarrow.fs as pafs  # deferred: optional (pyarrow) only for URI inputs
 
         key = "/".join(uri.split("/", 3)[:3])
         cached = self._filesystems.get(key)
@@ -90,7 +90,7 @@ class RemovalActor:
         return filesystem, uri[cut:] if cut is not None else pafs.FileSystem.from_uri(uri)[1]
 
     def _read_uri(self, uri: str) -> bytes:
-        import pyarrow.fs as pafs
+        import pyarrow.fs as pafs  # deferred: optional (pyarrow) only for URI inputs
 
         name = f"'{uri}'"
         try:

@@ -73,6 +73,7 @@ def _data_argument(values: list[str], with_predictions: bool) -> str | tuple[str
 
 
 def _print_result(result) -> None:
+    # deferred: py_sod_metrics (scipy, scikit-learn, pandas) stays out of `rmbg --help` start-up
     from RMBG.evaluation.reports import format_summary
 
     print(f"{result.method}: scored {len(result.rows)} image(s)")
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         if args.pred_dir is not None:
             result = evaluate_predictions(args.pred_dir, data, args.out, method=args.name, **options)
         else:
-            # Imported here: the remover pulls in TensorFlow, which scoring saved masks never needs.
+            # deferred: the Remover (cv2, PIL) stays out of `rmbg --help` start-up
             from RMBG.inference.remover import Remover
 
             remover_options = {"backend": args.backend}

@@ -150,8 +150,8 @@ def read_curves_csv(path: PathLike) -> dict[str, np.ndarray]:
 
 def _new_axes(title: str, xlabel: str, ylabel: str):
     """A fresh figure and axes on an Agg canvas (no pyplot, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: matplotlib (~0.5 s) only for plots
+    from matplotlib.figure import Figure  # deferred: matplotlib (~0.5 s) only for plots
 
     figure = Figure(figsize=(6.0, 5.0), dpi=120)
     FigureCanvasAgg(figure)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from importlib import metadata
 from typing import Any
 
 import cv2
@@ -423,8 +424,6 @@ class SODEvaluator:
 
 def _library_version() -> str:
     """The installed pysodmetrics version, or 'unknown'."""
-    from importlib import metadata
-
     try:
         return metadata.version("pysodmetrics")
     except metadata.PackageNotFoundError:

@@ -23,6 +23,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from RMBG.export.metadata import (
     EXPORT_FORMATS,
     EXPORT_VERSION,
@@ -32,6 +34,10 @@ from RMBG.export.metadata import (
     export_metadata,
     weights_fingerprint,
 )
+from RMBG.export.onnx_export import export_onnx, read_onnx_metadata
+from RMBG.export.rembg_layout import minmax, official_preprocess
+from RMBG.export.tflite_export import TFLiteRunner, export_tflite, read_tflite_metadata
+from RMBG.registry import load_model
 
 
 def export_model(
@@ -68,18 +74,13 @@ def export_model(
         )
     if rembg and format != "onnx":
         raise ValueError(f"rembg: the rembg layout is an ONNX file, got format {format!r}; use --format onnx")
-    from RMBG.registry import load_model
 
     keras_model = load_model(model, task=None)
     if format == "onnx":
-        from RMBG.export.onnx_export import export_onnx
-
         return export_onnx(keras_model, path, rembg=rembg, opset=opset)
     if format == "tflite":
-        from RMBG.export.tflite_export import export_tflite
-
         return export_tflite(keras_model, path, fp16=fp16)
-    from RMBG.export.savedmodel_export import export_savedmodel
+    from RMBG.export.savedmodel_export import export_savedmodel  # deferred: TensorFlow only to export a SavedModel
 
     return export_savedmodel(keras_model, path)
 
@@ -95,14 +96,11 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"path: no such file or folder '{path}'")
     if path.suffix == ".onnx":
-        from RMBG.export.onnx_export import read_onnx_metadata
-
         return read_onnx_metadata(path)
     if path.suffix == ".tflite":
-        from RMBG.export.tflite_export import read_tflite_metadata
-
         return read_tflite_metadata(path)
     if path.is_dir():
+        # deferred: TensorFlow only to read a SavedModel
         from RMBG.export.savedmodel_export import read_savedmodel_metadata
 
         return read_savedmodel_metadata(path)
@@ -126,11 +124,9 @@ def measure_parity(path: str | os.PathLike, model: Any, photos: list[str | os.Pa
         ``max_abs``, ``mean_abs``, ``iou_min`` (masks at 0.5), ``nan`` (count of non-finite
         values), ``photos`` and the file's ``layout``/``precision``.
     """
-    import cv2
-    import numpy as np
+    import cv2  # deferred: cv2 stays out of `rmbg --help` start-up (this package loads with the CLI)
 
-    from RMBG.inference.image_io import load_image
-    from RMBG.registry import load_model
+    from RMBG.inference.image_io import load_image  # deferred: image I/O (PIL, cv2) stays out of `rmbg --help` start-up
 
     keras_model = load_model(model, task=None)
     metadata = read_metadata(path)
@@ -139,24 +135,20 @@ def measure_parity(path: str | os.PathLike, model: Any, photos: list[str | os.Pa
                        for p in photos])
     path = Path(path)
     if path.suffix == ".onnx":
-        import onnxruntime as ort
+        import onnxruntime as ort  # deferred: onnxruntime only to run an .onnx file
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         if metadata["layout"] == "rembg":
-            from RMBG.export.rembg_layout import minmax, official_preprocess
-
             def run(batch):
                 return minmax(session.run(None, {name: official_preprocess(batch)})[0][:, 0])[..., None]
         else:
             def run(batch):
                 return session.run(None, {name: batch})[0]
     elif path.suffix == ".tflite":
-        from RMBG.export.tflite_export import TFLiteRunner
-
         run = TFLiteRunner(path)
     else:
-        from RMBG.export.savedmodel_export import SavedModelRunner
+        from RMBG.export.savedmodel_export import SavedModelRunner  # deferred: TensorFlow only to run a SavedModel
 
         run = SavedModelRunner(path)
     exported, reference = [], []

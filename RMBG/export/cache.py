@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from RMBG import __version__
 from RMBG.export import export_model, read_metadata
 from RMBG.export.metadata import EXPORT_VERSION, FORMAT_SUFFIXES, model_source
 from RMBG.paths import cache_dir
@@ -33,7 +34,6 @@ def export_cache_key(model: Any, format: str, *, fp16: bool = False) -> tuple[st
         FileNotFoundError: a ``.keras`` path that does not exist.
     """
     stem, source = model_source(model)
-    from RMBG import __version__
 
     digest = hashlib.sha256(f"{EXPORT_VERSION}|{__version__}|{format}|fp16={fp16}|{source}".encode())
     return stem, digest.hexdigest()[:16]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from RMBG.export import EXPORT_FORMATS, FORMAT_SUFFIXES, export_model, measure_parity, read_metadata
 from RMBG.tracking.commands import tracked_command
 from RMBG.tracking.options import add_tracking_arguments
 
 
 def register(subparsers) -> None:
     """Add the ``export`` command."""
-    from RMBG.export import EXPORT_FORMATS
-
     parser = subparsers.add_parser(
         "export",
         help="export a model to ONNX, TFLite or SavedModel",
@@ -35,8 +34,6 @@ def register(subparsers) -> None:
 @tracked_command("export")
 def run_export(args: argparse.Namespace) -> int:
     """Run ``export``; returns the exit code."""
-    from RMBG.export import FORMAT_SUFFIXES, export_model, read_metadata
-
     suffix = FORMAT_SUFFIXES[args.format]
     if suffix and args.output.suffix != suffix:
         raise SystemExit(f"--output: a {args.format} export is a '{suffix}' file, got '{args.output}'; name it e.g. '{args.output.with_suffix(suffix)}'")
@@ -49,7 +46,7 @@ def run_export(args: argparse.Namespace) -> int:
     size = "x".join(map(str, metadata["image_size"]))
     print(f"{args.model} -> {path} ({args.format}, {metadata['layout']} layout, {metadata['precision']}, {size})")
     if args.check is not None:
-        from RMBG.export import measure_parity
+        # deferred: image I/O (PIL, cv2) stays out of `rmbg --help` start-up
         from RMBG.inference.image_io import list_images
 
         photos = list_images(args.check)

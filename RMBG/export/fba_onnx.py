@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from RMBG.atomic import atomic_write_bytes
+from RMBG.export.onnx_export import _name_batch_dim, _rename_values
 
 INPUT_NAMES = ("image", "trimap", "trimap_transform")
 INPUT_CHANNELS = {"image": 3, "trimap": 2, "trimap_transform": 6}
@@ -26,11 +27,9 @@ METADATA_KEY = "rmbg_export"
 
 def export_fba_onnx(model: Any, path: str | os.PathLike, *, opset: int = 17) -> Path:
     """Write ``model`` (an FBAMatting) as ONNX to ``path`` (atomically); returns ``path``."""
-    import onnx
-    import tensorflow as tf
-    import tf2onnx
-
-    from RMBG.export.onnx_export import _name_batch_dim, _rename_values
+    import onnx  # deferred: onnx only when exporting
+    import tensorflow as tf  # deferred: TensorFlow only when exporting
+    import tf2onnx  # deferred: tf2onnx (TensorFlow) only when exporting
 
     signature = [tf.TensorSpec((None, None, None, INPUT_CHANNELS[name]), tf.float32, name=name) for name in INPUT_NAMES]
 
@@ -63,7 +62,7 @@ class OnnxFBA:
     """
 
     def __init__(self, path: str | os.PathLike, *, threads: int | None = None):
-        import onnxruntime as ort
+        import onnxruntime as ort  # deferred: onnxruntime only to run the exported file
 
         options = ort.SessionOptions()
         if threads is not None:

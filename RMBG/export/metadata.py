@@ -8,6 +8,12 @@ import json
 import os
 from typing import Any
 
+import numpy as np
+
+from RMBG import __version__
+from RMBG.checksums import file_sha256
+from RMBG.registry import check_keras_file, list_models, model_info
+
 #: The formats :func:`export_model` writes.
 EXPORT_FORMATS = ("onnx", "tflite", "savedmodel")
 
@@ -36,8 +42,6 @@ def export_metadata(model: Any, *, format: str, layout: str = "segmenter", preci
     Returns:
         A JSON-serialisable dict.
     """
-    from RMBG import __version__
-
     converter = model.converter
     return {
         "export_version": EXPORT_VERSION,
@@ -62,8 +66,6 @@ def weights_fingerprint(model: Any) -> str:
     Two models with the same architecture, preprocessing and weight values give the same digest,
     so exports of them can be cached under it.
     """
-    import numpy as np
-
     digest = hashlib.sha256()
     config = {"converter": model.converter.get_config(), "output_normalization": model.output_normalization}
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
@@ -83,9 +85,6 @@ def model_source(model: Any) -> tuple[str, str]:
         ValueError: an unknown or weightless registry name, or a file that is not a ``.keras`` model.
         FileNotFoundError: a ``.keras`` path that does not exist.
     """
-    from RMBG.checksums import file_sha256
-    from RMBG.registry import check_keras_file, list_models, model_info
-
     if not isinstance(model, (str, os.PathLike)):
         return model.name, f"model:{weights_fingerprint(model)}"
     text = os.fspath(model)

@@ -66,7 +66,7 @@ def rembg_function(model: Any):
 
     The backbone's maps are returned in order (channel 0, the fused map, first).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: TensorFlow only to build the rembg-layout function
 
     check_rembg_compatible(model)
     height, width = REMBG_IMAGE_SIZE
@@ -124,9 +124,10 @@ def export_onnx(
     Raises:
         ValueError: ``rembg=True`` for a model whose preprocessing rembg does not reproduce.
     """
-    import onnx
-    import tf2onnx
+    import onnx  # deferred: onnx only when exporting; the TF-free runtime imports this module
+    import tf2onnx  # deferred: tf2onnx (TensorFlow) stays out of the TF-free runtime, which imports this module
 
+    # deferred: TensorFlow stays out of the TF-free runtime, which imports this module
     from RMBG.export.savedmodel_export import INPUT_NAME, OUTPUT_NAME, input_spec, serving_function
 
     path = Path(path)
@@ -169,7 +170,7 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict:
     Raises:
         ValueError: the file has no ``rmbg_export`` entry (it was not exported by RMBG).
     """
-    import onnx
+    import onnx  # deferred: onnx only to read an export's metadata
 
     proto = onnx.load(str(path), load_external_data=False)
     for entry in proto.metadata_props:

@@ -34,10 +34,11 @@ def convert_to_tflite(model: Any, *, fp16: bool = False) -> bytes:
         model: a built Segmenter.
         fp16: store float16 weights.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: TensorFlow only when converting; the TF-free runtime imports this module
+    # deferred: TensorFlow only when converting
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from RMBG.export.savedmodel_export import serving_function
+    from RMBG.export.savedmodel_export import serving_function  # deferred: TensorFlow only when converting
 
     concrete = serving_function(model).get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
@@ -50,7 +51,9 @@ def convert_to_tflite(model: Any, *, fp16: bool = False) -> bytes:
 
 def add_tflite_metadata(flatbuffer: bytes, name: str, value: bytes) -> bytes:
     """``flatbuffer`` with one more entry ``name`` → ``value`` in the model's metadata list."""
+    # deferred: TensorFlow's flatbuffer schema only when writing metadata
     from tensorflow.lite.python import schema_py_generated as schema
+    # deferred: TensorFlow's flatbuffer tools only when writing metadata
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
@@ -90,6 +93,7 @@ def read_tflite_metadata(path: str | os.PathLike) -> dict:
     Raises:
         ValueError: the file has no ``rmbg_export`` metadata (it was not exported by RMBG).
     """
+    # deferred: TensorFlow's flatbuffer schema only when reading metadata
     from tensorflow.lite.python import schema_py_generated as schema
 
     data = Path(path).read_bytes()
@@ -110,7 +114,7 @@ def make_interpreter(path: str | os.PathLike, *, threads: int | None = None):
     Uses ``tf.lite.Interpreter`` (its deprecation notice, which points to the separate
     ``ai_edge_litert`` package, is silenced: the interpreter is the same engine).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: TensorFlow (the TFLite interpreter) only when running a .tflite file
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -19,6 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from RMBG.export.cache import exported_file, segmenter_metadata
+from RMBG.export.tflite_export import TFLiteRunner
+from RMBG.registry import check_pretrained_name, load_model
+from RMBG.runtime import load_engine
 from RMBG.runtime.engines import PRECISIONS, THREAD_SCHEMES
 from RMBG.runtime.select import BACKENDS as RUNTIME_BACKENDS
 
@@ -34,9 +38,7 @@ class KerasBackend:
     name = "keras"
 
     def __init__(self, model: Any, *, threads: int | None = None):
-        import tensorflow as tf
-
-        from RMBG.registry import load_model
+        import tensorflow as tf  # deferred: TensorFlow only for backend='keras'; the runtime backends stay TF-free
 
         if threads is not None:  # must happen before TensorFlow runs its first op
             tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -69,9 +71,6 @@ class TFLiteBackend:
     name = "tflite"
 
     def __init__(self, model: Any, *, threads: int | None = None):
-        from RMBG.export.cache import exported_file, segmenter_metadata
-        from RMBG.export.tflite_export import TFLiteRunner
-
         self.path = exported_file(model, "tflite")
         self.metadata = segmenter_metadata(self.path, self.name)
         self.image_size = tuple(self.metadata["image_size"])
@@ -114,8 +113,6 @@ def make_predictor(model: Any, backend: str = "auto", *, precision: str = "fp32"
     """
     check_backend_options(backend, precision, threads, scheme)
     if isinstance(model, str) and not model.endswith((".keras", ".onnx", ".tflite")):
-        from RMBG.registry import check_pretrained_name
-
         check_pretrained_name(model, "segmentation")  # the same refusals on every backend
     if backend == "auto" and precision == "fp32" and not isinstance(model, (str, os.PathLike)):
         # A Keras model object is already in memory with TensorFlow loaded: exporting it now would
@@ -126,6 +123,5 @@ def make_predictor(model: Any, backend: str = "auto", *, precision: str = "fp32"
         return KerasBackend(model, threads=threads)
     if backend == "tflite":
         return TFLiteBackend(model, threads=threads)
-    from RMBG.runtime import load_engine
 
     return load_engine(model, backend, precision=precision, threads=threads, scheme=scheme)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
+from RMBG.distributed.cli import (
+    add_arguments as add_engine_arguments,
+    check_args as check_engine_args,
+    run as run_on_ray,
+)
+from RMBG.inference.backends import check_backend_options
+from RMBG.inference.compose import FORMATS, parse_color
+from RMBG.inference.postprocess import POSTPROCESSORS
+from RMBG.registry import check_keras_file, check_task, create_model, list_models
+from RMBG.runtime import prepare
+from RMBG.runtime.select import choose_engine
+
 
 def register(subparsers) -> None:
-    from RMBG.inference.compose import FORMATS
-    from RMBG.inference.postprocess import POSTPROCESSORS
-    from RMBG.registry import list_models
-
     parser = subparsers.add_parser(
         "remove",
         help="remove the background of a photo or a folder of photos",
@@ -44,7 +53,6 @@ def register(subparsers) -> None:
     parser.add_argument("-r", "--recursive", action="store_true", help="include sub-folders (their structure is kept)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     parser.add_argument("--workers", type=int, default=2, help="threads for decoding and for writing (default 2)")
-    from RMBG.distributed.cli import add_arguments as add_engine_arguments
 
     add_engine_arguments(parser)  # --engine local|ray, --ray-address, --actors, --results
     parser.set_defaults(func=run_remove)
@@ -80,8 +88,6 @@ def _check_model(model: str) -> None:
 
     Checked without TensorFlow: a ``.keras`` file must be a zip archive holding ``config.json``.
     """
-    from RMBG.registry import check_keras_file, check_task, list_models
-
     path = Path(model)
     if path.suffix.lower() == ".keras":
         check_keras_file(path)
@@ -131,11 +137,6 @@ def validate_remove_args(args: argparse.Namespace) -> None:
     Raises:
         ValueError: the first unusable option; the message names the flag, the value and the fix.
     """
-    import math
-
-    from RMBG.inference.backends import check_backend_options
-    from RMBG.inference.compose import parse_color
-
     if not args.input.exists():
         raise ValueError(f"input: '{args.input}' does not exist; pass a photo or a folder of photos")
     if not os.access(args.input, os.R_OK | (os.X_OK if args.input.is_dir() else 0)):
@@ -183,7 +184,6 @@ def validate_remove_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--post-weights: no such file '{post_weights}'; pass an FBA checkpoint (.pth)")
     _check_model(args.model)
     _check_weights(args)
-    from RMBG.distributed.cli import check_args as check_engine_args
 
     check_engine_args(args)
 
@@ -218,7 +218,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from RMBG.inference.remover import Remover
+    from RMBG.inference.remover import Remover  # deferred: the Remover (cv2, PIL) stays out of `rmbg --help` start-up
 
     output = args.output or default_output(args.input)
     options = {
@@ -229,13 +229,9 @@ def _remove(args: argparse.Namespace) -> int:
     if getattr(args, "post_weights", None) is not None:
         post_options["fba_model"] = str(args.post_weights)
     if getattr(args, "engine", "local") == "ray":
-        from RMBG.distributed.cli import run as run_on_ray
-
         return run_on_ray(args, output, post_options)
     model = args.model
     if getattr(args, "weights", None) is not None:
-        from RMBG.registry import create_model
-
         model = create_model(args.model, weights=args.weights)  # strict import; a Keras model object runs on Keras
     remover = Remover(model, backend=args.backend, precision=args.precision, threads=args.threads,
                       batch_size=args.batch_size, post=args.post, post_options=post_options)
@@ -248,9 +244,6 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from RMBG.runtime import prepare
-    from RMBG.runtime.select import choose_engine
-
     for model in args.model:
         artefact = prepare(model, rebuild=args.rebuild)
         engine, reason = choose_engine(artefact)
@@ -266,6 +259,7 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def run_samples(args: argparse.Namespace) -> int:
+    # deferred: image I/O (PIL, cv2) stays out of `rmbg --help` start-up
     from RMBG.inference.samples import fill_sample_photos
 
     copied = fill_sample_photos(args.folder)

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
+import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 from RMBG.atomic import atomic_write_bytes
 from RMBG.inference.jpeg_check import jpeg_structure_problem
@@ -133,8 +135,6 @@ def _float_tiff(source: ImageSource, name: str, max_pixels: int) -> np.ndarray |
     Raises:
         ImageReadError: a float TIFF that is too large or that OpenCV cannot decode either.
     """
-    from PIL import TiffImagePlugin
-
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
@@ -166,7 +166,6 @@ def _float_tiff(source: ImageSource, name: str, max_pixels: int) -> np.ndarray |
             name, f"{width}x{height} = {width * height / 1e6:.1f} MP exceeds the limit of {max_pixels / 1e6:.0f} MP "
             "(pass a larger max_pixels if the file is genuine)",
         )
-    import cv2
 
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.shape[:2] != (height, width):
@@ -412,8 +411,6 @@ def encode_image(
     buffer = io.BytesIO()
     options = {"quality": quality} if fmt in ("jpeg", "webp") else {"compress_level": 1} if fmt == "png" else {}
     if fmt == "png" and text:
-        from PIL.PngImagePlugin import PngInfo
-
         info = PngInfo()
         for key, value in text.items():
             info.add_text(key, value)

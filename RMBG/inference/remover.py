@@ -29,6 +29,7 @@ from RMBG.inference.image_io import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
     ImageSource,
+    encode_image,
     load_image,
     save_image,
 )
@@ -384,8 +385,6 @@ def remove(
     if isinstance(image, np.ndarray):
         return result
     if isinstance(image, (bytes, bytearray)):
-        from RMBG.inference.image_io import encode_image
-
         return encode_image(result, "png")
     return Image.fromarray(result)
 

@@ -18,7 +18,7 @@ SAMPLE_FILES = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "mot
 
 def sample_photo_paths() -> list[Path]:
     """Paths of the sample photos inside the installed scikit-image package."""
-    import skimage
+    import skimage  # deferred: scikit-image only to copy its sample photos
 
     folder = Path(skimage.__file__).parent / "data"
     missing = [name for name in SAMPLE_FILES if not (folder / name).is_file()]

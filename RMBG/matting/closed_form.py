@@ -202,15 +202,17 @@ def guided_coefficients(guide: np.ndarray, source: np.ndarray, radius: int, eps:
 
 
 def _pymatting_solver(method: str) -> Callable[..., Any]:
-    # Imported here: pymatting compiles numba kernels on first import (~45 s in a fresh environment).
     if method == "cf":
+        # deferred: pymatting compiles numba kernels on first import (~45 s fresh)
         from pymatting.alpha.estimate_alpha_cf import estimate_alpha_cf
 
         return estimate_alpha_cf
     if method == "knn":
+        # deferred: pymatting compiles numba kernels on first import (~45 s fresh)
         from pymatting.alpha.estimate_alpha_knn import estimate_alpha_knn
 
         return estimate_alpha_knn
+    # deferred: pymatting compiles numba kernels on first import (~45 s fresh)
     from pymatting.alpha.estimate_alpha_sm import estimate_alpha_sm
 
     return estimate_alpha_sm

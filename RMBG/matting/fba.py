@@ -46,8 +46,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+import RMBG.models.fba_matting  # noqa: F401  (registers the preset, whether or not RMBG.models lists it)
 from RMBG.matting.closed_form import as_rgb_float, bounding_box, sample_at, scaled_size
-from RMBG.matting.trimap import split_trimap
+from RMBG.matting.postprocessors import trimap_config_from_options
+from RMBG.matting.trimap import make_trimap, split_trimap
+from RMBG.registry import create_model, load_model
 from RMBG.registry.preset import IMAGENET_MEAN, IMAGENET_STD
 
 logger = logging.getLogger(__name__)
@@ -277,9 +280,6 @@ DEFAULT_MODEL = "fba_matting"
 
 @functools.lru_cache(maxsize=2)
 def _model_from_checkpoint(path: str, _stamp: tuple[int, int]):
-    import RMBG.models.fba_matting  # noqa: F401  (registers the preset, whether or not RMBG.models lists it)
-    from RMBG.registry import create_model
-
     return create_model(DEFAULT_MODEL, weights=path)
 
 
@@ -304,8 +304,6 @@ def resolve_fba_model(model: Any = None):
         return _model_from_checkpoint(str(path), (stat.st_mtime_ns, stat.st_size))
     if model is not None and not isinstance(model, (str, os.PathLike)):
         return model
-    import RMBG.models.fba_matting  # noqa: F401
-    from RMBG.registry import load_model
 
     return load_model(DEFAULT_MODEL if model is None else os.fspath(model), task=None)
 
@@ -339,9 +337,6 @@ def fba_postprocess(
     Returns:
         ``(alpha HxW float32, foreground HxWx3 float32 or None)``.
     """
-    from RMBG.matting.postprocessors import trimap_config_from_options
-    from RMBG.matting.trimap import make_trimap
-
     if not isinstance(foreground_estimation, (bool, np.bool_)):
         raise TypeError(f"foreground_estimation: expected True or False, got {foreground_estimation!r}")
     config = trimap_config_from_options(trimap, trimap_threshold, trimap_dilation, trimap_erosion)

@@ -109,7 +109,7 @@ def estimate_foreground(
     if not fractional.any():
         logger.info("estimate_foreground: alpha has no fractional pixel; the foreground is the photo itself")
         return foreground
-    # Imported here: pymatting compiles numba kernels on first import (~45 s in a fresh environment).
+    # deferred: pymatting compiles numba kernels on first import (~45 s in a fresh environment)
     from pymatting.foreground.estimate_foreground_ml import estimate_foreground_ml
 
     started = time.perf_counter()

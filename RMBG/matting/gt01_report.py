@@ -33,7 +33,17 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from RMBG.inference.image_io import load_image, load_mask
+from RMBG.inference.remover import Remover
+from RMBG.matting.closed_form import estimate_alpha
+from RMBG.matting.fba import fba_postprocess
+from RMBG.matting.matting_metrics import matting_metrics
+from RMBG.matting.postprocessors import net_alpha, refine_mask
+from RMBG.matting.refine import matte_from_mask
+from RMBG.models.fba_matting.fba_matting_presets import FBA_MATTING_PTH
 from RMBG.paths import assets_dir
+from RMBG.registry import list_models
+from RMBG.weights.sources import weights_cache
 
 COLUMNS = ("method", "region", "sad", "mse", "grad", "conn", "seconds")
 
@@ -44,8 +54,6 @@ def load_gt01(scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Raises:
         FileNotFoundError: the assets are absent (set ``RMBG_ASSETS``).
     """
-    from RMBG.inference.image_io import load_image, load_mask
-
     root = assets_dir() / "matting"
     paths = [root / "images" / "GT01.png", root / "trimaps" / "GT01.png", root / "alphas" / "GT01.png"]
     for path in paths:
@@ -74,12 +82,6 @@ def predictions(
     fba_model: Any = None,
 ) -> dict[str, tuple[np.ndarray | None, float, str]]:
     """``{method: (alpha or None, seconds, note)}`` for every row of the report."""
-    from RMBG.inference.remover import Remover
-    from RMBG.matting.closed_form import estimate_alpha
-    from RMBG.matting.postprocessors import net_alpha, refine_mask
-    from RMBG.matting.refine import matte_from_mask
-    from RMBG.registry import list_models
-
     def available(model: Any, name: str) -> bool:
         return not (isinstance(model, str) and model == name and name not in list_models(pretrained=True))
 
@@ -119,9 +121,6 @@ def official_fba_weights() -> Path | None:
     """The official ``fba_matting.pth`` where it is already present (cache or ``$RMBG_ASSETS/weights``), else None.
 
     Looks only: the report never downloads (a missing file gives a row saying so)."""
-    from RMBG.models.fba_matting.fba_matting_presets import FBA_MATTING_PTH
-    from RMBG.weights.sources import weights_cache
-
     for folder in (weights_cache(), assets_dir() / "weights"):
         if (folder / FBA_MATTING_PTH.filename).is_file():
             return folder / FBA_MATTING_PTH.filename
@@ -136,8 +135,6 @@ def fba_rows(image: np.ndarray, mask: np.ndarray, fba_model: Any = None) -> dict
         fba_model: None: the official weights when present (else the rows say why they are empty);
             or anything :func:`RMBG.matting.fba.resolve_fba_model` takes.
     """
-    from RMBG.matting.fba import fba_postprocess
-
     names = ("fba (carvekit trimap)", "fba, bgr input (carvekit wrapper)")
     if fba_model is None and official_fba_weights() is None:
         reason = ("official fba_matting.pth absent (not downloadable here): place it in $RMBG_HOME/weights or "
@@ -153,8 +150,6 @@ def fba_rows(image: np.ndarray, mask: np.ndarray, fba_model: Any = None) -> dict
 
 def report(scale: float = 1.0, **models: Any) -> list[dict[str, Any]]:
     """The report's rows (dicts with :data:`COLUMNS` and ``note``)."""
-    from RMBG.matting.matting_metrics import matting_metrics
-
     image, official, gt = load_gt01(scale)
     rows = []
     for method, (alpha, seconds, note) in predictions(image, official, **models).items():

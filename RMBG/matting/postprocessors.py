@@ -44,6 +44,7 @@ from RMBG.matting.closed_form import MIN_SOLVE_SIDE, check_rgb, estimate_alpha
 from RMBG.matting.foreground import estimate_foreground
 from RMBG.matting.refine import DEFAULT_TRIMAP_PRESET
 from RMBG.matting.trimap import BACKGROUND, FOREGROUND, TrimapConfig, get_trimap_config, make_trimap, mask_levels
+from RMBG.registry import load_model
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,6 @@ def trimap_config_from_options(
 def resolve_model(model: Any, default: str):
     """A Keras model from ``model`` (None -> ``default``): a registry name or ``.keras`` path
     (through the registry's shared model cache) or a model object."""
-    from RMBG.registry import load_model
-
     return load_model(default if model is None else model, task=None)  # matting/refinement models too
 
 
@@ -166,6 +165,7 @@ def refine_mask(
             from the coarse mask's edge (and where the mask is unsure); elsewhere the confident
             coarse mask stays. ``None``: take the refiner's output everywhere.
     """
+    # deferred: TensorFlow only for the matting-net post-processor
     from RMBG.models.matting_net.matting_net_segmenter import predict_full
 
     model = resolve_model(refiner_model, "refiner")
@@ -193,6 +193,7 @@ def net_alpha(
     max_side: int | None = DEFAULT_MAX_SIDE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha, trimap)``: the matting network's alpha from a trimap made of ``mask``."""
+    # deferred: TensorFlow only for the matting-net post-processor
     from RMBG.models.matting_net.matting_net_segmenter import predict_full
 
     model = resolve_model(matting_model, "matting_net")

@@ -27,8 +27,12 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
+import RMBG.models  # noqa: F401  (registers the layers)
+from RMBG.checksums import file_digests
 from RMBG.paths import assets_dir
 from RMBG.tracking.options import add_tracking_arguments, options_from_args
+from RMBG.training.config import TrainConfig
+from RMBG.weights.strict import save_variables
 
 #: ``kind -> (model, task)``.
 KINDS = {"matting": ("matting_net", "matting"), "refiner": ("refiner", "refinement")}
@@ -43,8 +47,6 @@ def net_config(kind: str, out: str | os.PathLike, data: str | None, overrides: S
     Raises:
         ValueError: an unknown kind or setting.
     """
-    from RMBG.training.config import TrainConfig
-
     if kind not in KINDS:
         raise ValueError(f"kind: expected one of {sorted(KINDS)}, got {kind!r}")
     model, task = KINDS[kind]
@@ -65,7 +67,7 @@ def horse_index(out: str | os.PathLike, seed: int = 0) -> Path | None:
         return None
     target = Path(out) / "data" / "horse.csv"
     if not target.is_file():
-        from Preprocess.index import index
+        from Preprocess.index import index  # deferred: pandas (Preprocess) only when the horse index is built
 
         index(horse / "images", horse / "masks", target, split=(0.9, 0.1, 0.0), seed=seed, overwrite=True,
               progress=False, verbose=False)
@@ -79,11 +81,7 @@ def package_weights(run_dir: str | os.PathLike, kind: str) -> dict[str, Any]:
     Raises:
         ValueError: an unknown kind, or the file would exceed 3 MB (too large to commit).
     """
-    import keras
-
-    import RMBG.models  # noqa: F401  (registers the layers)
-    from RMBG.checksums import file_digests
-    from RMBG.weights.strict import save_variables
+    import keras  # deferred: Keras (TensorFlow) only when packaging weights; --help stays TF-free
 
     if kind not in KINDS:
         raise ValueError(f"kind: expected one of {sorted(KINDS)}, got {kind!r}")
@@ -140,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, image_size=size, samples=args.samples,
         val_samples=args.val_samples, learning_rate=args.lr, seed=args.seed, foregrounds=args.foregrounds,
     )
-    from RMBG.training.trainer import train
+    from RMBG.training.trainer import train  # deferred: TensorFlow only when training starts; --help stays TF-free
 
     result = train(config, verbose=2, tracking=options_from_args(args))
     print(json.dumps({"run_dir": str(result.run_dir), "val": result.metrics}, indent=2))

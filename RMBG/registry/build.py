@@ -17,6 +17,7 @@ from typing import Any
 from RMBG.paths import assets_dir, cache_dir
 from RMBG.registry.preset import Preset, resolve
 from RMBG.registry.store import list_models, model_info
+from RMBG.weights.sources import fetch
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,8 +34,6 @@ def official_weights_path(preset: Preset) -> Path:
         ValueError: the preset has no pretrained weights.
         RMBG.weights.sources.WeightsUnavailableError: no source could provide it.
     """
-    from RMBG.weights.sources import fetch
-
     if preset.weights is None:
         raise ValueError(
             f"model {preset.name!r} has no pretrained weights; models with weights: "
@@ -48,6 +47,7 @@ def official_weights_path(preset: Preset) -> Path:
 
 def place_official_weights(model: Any, preset: Preset, config: dict) -> None:
     """Load the preset's official weights into ``model`` (converted once, then from the cache)."""
+    # deferred: numpy (~0.1 s) stays out of `import RMBG` start-up
     from RMBG.weights.strict import load_variables, save_variables
 
     converted = cache_dir() / "converted" / f"{preset.name}-{_config_digest(preset, config)}.npz"

@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from RMBG.registry.build import create_model
 from RMBG.registry.store import list_models, model_info
 
 _CACHE_SIZE = 4
@@ -102,11 +103,10 @@ def check_pretrained_name(name: str, task: str | None = "segmentation") -> None:
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _load_cached(kind: str, key: str, _stamp: Any) -> Any:
     if kind == "file":
-        import keras
+        import keras  # deferred: TensorFlow stays out of `import RMBG`; only loading a model needs Keras
 
         import_custom_objects(key)
         return keras.saving.load_model(key)
-    from RMBG.registry.build import create_model
 
     return create_model(key, pretrained=True)
 

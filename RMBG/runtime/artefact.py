@@ -23,9 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from RMBG import __version__
 from RMBG.atomic import atomic_dir, atomic_write_json
 from RMBG.checksums import file_sha256
+from RMBG.export.metadata import EXPORT_VERSION, METADATA_KEY, export_metadata, model_source
+from RMBG.export.onnx_export import export_onnx
 from RMBG.paths import cache_dir
+from RMBG.registry import load_model
+from RMBG.runtime.engines import OnnxRuntimeEngine
+from RMBG.runtime.parity import measure_engines
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +68,6 @@ class Artefact:
 
 
 def _versions() -> str:
-    from RMBG import __version__
-    from RMBG.export.metadata import EXPORT_VERSION
-
     return f"artefact{ARTEFACT_VERSION}|export{EXPORT_VERSION}|rmbg{__version__}"
 
 
@@ -75,8 +78,6 @@ def artefact_key(model: Any) -> tuple[str, str, str]:
         ValueError: an unknown or weightless registry name, or a model of the wrong kind.
         FileNotFoundError: a ``.keras`` path that does not exist.
     """
-    from RMBG.export.metadata import model_source
-
     stem, source = model_source(model)
     key = hashlib.sha256(f"{_versions()}|{source}".encode()).hexdigest()[:16]
     return stem, key, source
@@ -123,10 +124,6 @@ def find_artefact(model: Any) -> Artefact | None:
 
 
 def _write_artefact(keras_model: Any, folder: Path, key: str, source: str, *, probes: int | None) -> None:
-    from RMBG.export.metadata import export_metadata
-    from RMBG.export.onnx_export import export_onnx
-    from RMBG.runtime.parity import measure_engines
-
     model_path = folder / MODEL_FILE
     export_onnx(keras_model, model_path)
     metadata = export_metadata(keras_model, format="onnx")
@@ -158,7 +155,6 @@ def prepare(model: Any, *, rebuild: bool = False, probes: int | None = None) -> 
         found = find_artefact(model)
         if found is not None:
             return found
-    from RMBG.registry import load_model
 
     log.info("building the runtime artefact of %s (once; exported from the Keras model) in %s", stem, folder)
     keras_model = load_model(model, task=None)
@@ -177,9 +173,6 @@ def onnx_file_artefact(path: str | os.PathLike) -> Artefact:
         FileNotFoundError: no such file.
         ValueError: not exported by RMBG, another layout, or no fixed input size.
     """
-    from RMBG.export.metadata import METADATA_KEY
-    from RMBG.runtime.engines import OnnxRuntimeEngine
-
     source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"model: no such .onnx file '{source}'")

@@ -20,8 +20,10 @@ are opt-in, OpenVINO only, and refused on a CPU without native support.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -45,8 +47,6 @@ class PrecisionUnsupportedError(ValueError):
 
 def engine_installed(name: str) -> bool:
     """Whether engine ``name``'s package imports (without importing it when it is absent)."""
-    import importlib.util
-
     module = {"onnxruntime": "onnxruntime", "openvino": "openvino"}.get(name)
     return module is not None and importlib.util.find_spec(module) is not None
 
@@ -129,7 +129,7 @@ class OnnxRuntimeEngine(_Engine):
     name = "onnxruntime"
 
     def __init__(self, path, image_size, *, threads=None, scheme="shared", precision="fp32", providers=None):
-        import onnxruntime as ort
+        import onnxruntime as ort  # deferred: onnxruntime loads only with its engine (OpenVINO runs without it)
 
         super().__init__(path, image_size, threads=threads, scheme=scheme, precision=precision)
         if precision != "fp32":
@@ -144,7 +144,7 @@ class OnnxRuntimeEngine(_Engine):
         self.input_name = self._shared.get_inputs()[0].name
 
     def _runner(self, threads: int):
-        import onnxruntime as ort
+        import onnxruntime as ort  # deferred: onnxruntime loads only with its engine (OpenVINO runs without it)
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -167,7 +167,7 @@ class OnnxRuntimeEngine(_Engine):
     @staticmethod
     def metadata(path: str | os.PathLike) -> dict[str, str]:
         """The ONNX file's ``metadata_props`` (read by onnxruntime; no onnx/TensorFlow import)."""
-        import onnxruntime as ort
+        import onnxruntime as ort  # deferred: onnxruntime loads only with its engine (OpenVINO runs without it)
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return dict(session.get_modelmeta().custom_metadata_map)
@@ -175,7 +175,7 @@ class OnnxRuntimeEngine(_Engine):
 
 def openvino_capabilities() -> set[str]:
     """What OpenVINO's CPU plugin reports it runs natively here (``FP32``, ``BF16``, ``FP16``, ``INT8``...)."""
-    import openvino as ov
+    import openvino as ov  # deferred: optional (openvino); probed only when asked
 
     return set(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
@@ -202,7 +202,7 @@ class OpenVINOEngine(_Engine):
     name = "openvino"
 
     def __init__(self, path, image_size, *, threads=None, scheme="shared", precision="fp32", cache_dir=None):
-        import openvino as ov
+        import openvino as ov  # deferred: OpenVINO loads only with its engine (onnxruntime runs without it)
 
         super().__init__(path, image_size, threads=threads, scheme=scheme, precision=precision)
         self._core = ov.Core()
@@ -222,7 +222,7 @@ class OpenVINOEngine(_Engine):
         self._shared = self._runner(self.threads)
 
     def _runner(self, threads: int):
-        import openvino as ov
+        import openvino as ov  # deferred: OpenVINO loads only with its engine (onnxruntime runs without it)
 
         config = {
             "INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[self.precision],
@@ -248,8 +248,6 @@ class _RequestPool:
     """One OpenVINO infer request per calling thread (a request is not thread-safe)."""
 
     def __init__(self, compiled):
-        import threading
-
         self.compiled = compiled
         self.output = compiled.output(0)
         self._local = threading.local()

@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from RMBG.paths import assets_dir, data_dir
+from RMBG.runtime.engines import ENGINE_NAMES, engine_installed, make_engine, openvino_capabilities
+
 log = logging.getLogger(__name__)
 
 #: The IoU (masks at 0.5, vs Keras fp32) an engine must reach on every probe photo to be chosen by auto.
@@ -45,8 +48,8 @@ def default_probes(image_size: tuple[int, int]) -> int:
 
 def probe_photos(limit: int) -> tuple[list[Path], str]:
     """Up to ``limit`` real photos to measure parity on, and where they came from."""
+    # deferred: image I/O (PIL, cv2) stays out of the runtime's start-up; only parity probes read photos
     from RMBG.inference.image_io import list_images
-    from RMBG.paths import assets_dir, data_dir
 
     for folder in (assets_dir() / "u2net_testdata" / "images", data_dir() / "test" / "images"):
         if folder.is_dir():
@@ -57,8 +60,9 @@ def probe_photos(limit: int) -> tuple[list[Path], str]:
 
 
 def _inputs(image_size: tuple[int, int], limit: int) -> tuple[np.ndarray, str, int]:
-    import cv2
+    import cv2  # deferred: cv2 stays out of the runtime's start-up; only parity probes resize
 
+    # deferred: image I/O (PIL, cv2) stays out of the runtime's start-up; only parity probes read photos
     from RMBG.inference.image_io import load_image
 
     height, width = image_size
@@ -93,8 +97,6 @@ def _compare(masks: np.ndarray, reference: np.ndarray) -> dict:
 def _run_engines(variants: list[tuple[str, str]], path: Path, image_size, images: np.ndarray) -> dict:
     """Masks and median ms/image of each ``(engine, precision)``, timed interleaved photo by photo
     so that a change in machine load affects every variant alike (batch 1, all cores)."""
-    from RMBG.runtime.engines import make_engine
-
     engines, results = {}, {}
     for variant in variants:
         try:
@@ -121,7 +123,6 @@ def low_precisions(engine: str) -> list[str]:
     """The opt-in precisions engine ``engine`` runs natively on this CPU."""
     if engine != "openvino":
         return []
-    from RMBG.runtime.engines import openvino_capabilities
 
     found = openvino_capabilities()
     return [p for p, capability in (("bf16", "BF16"), ("fp16", "FP16")) if capability in found]
@@ -129,8 +130,6 @@ def low_precisions(engine: str) -> list[str]:
 
 def measure_engines(keras_model: Any, path: Path, *, probes: int | None = None) -> dict:
     """The parity record of the artefact at ``path`` (see the module doc)."""
-    from RMBG.runtime.engines import ENGINE_NAMES, engine_installed
-
     image_size = tuple(keras_model.converter.image_size)
     limit = probes or default_probes(image_size)
     images, origin, count = _inputs(image_size, limit)

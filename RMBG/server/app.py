@@ -35,6 +35,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from RMBG.inference.postprocess import POSTPROCESSORS
+from RMBG.registry import list_models, model_info
 from RMBG.server.auth import API_KEY_HEADER, ApiKeyAuth
 from RMBG.server.bodies import read_fields
 from RMBG.server.errors import ApiError
@@ -59,9 +61,6 @@ def _error_response(error: ApiError) -> JSONResponse:
 
 def check_settings(settings: ServerSettings) -> None:
     """Refuse models without pretrained weights and unregistered post-processors (ValueError naming them)."""
-    from RMBG.inference.postprocess import POSTPROCESSORS
-    from RMBG.registry import list_models
-
     available = list_models(pretrained=True)
     missing = [name for name in settings.models if name not in available]
     if missing:
@@ -74,8 +73,6 @@ def check_settings(settings: ServerSettings) -> None:
 
 def allowed_post_processors(settings: ServerSettings) -> list[str]:
     """Post-processor names requests may use, read at request time (matting registers more names later)."""
-    from RMBG.inference.postprocess import POSTPROCESSORS
-
     names = sorted(POSTPROCESSORS)
     return names if settings.post_processors is None else [n for n in settings.post_processors if n in POSTPROCESSORS]
 
@@ -173,8 +170,6 @@ def removebg_endpoint(settings: ServerSettings, runners: dict[str, ModelRunner])
 
 def add_api_routes(app: FastAPI, settings: ServerSettings, runners: dict[str, ModelRunner], auth: ApiKeyAuth) -> None:
     """``/api/removebg``, ``/api/account`` (and their ``/v1.0`` aliases), ``/api/models`` and ``/healthz``."""
-    from RMBG.registry import model_info
-
     key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An API key the server was started with.")
 
     def require_key(key: str | None = Security(key_header)) -> None:

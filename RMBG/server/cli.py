@@ -7,6 +7,9 @@ import ipaddress
 import sys
 from pathlib import Path
 
+from RMBG.server.auth import generate_api_key
+from RMBG.server.settings import load_settings
+
 
 def register(subparsers) -> None:
     """Add the ``serve`` command."""
@@ -39,8 +42,6 @@ def _is_loopback(host: str) -> bool:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Load settings, make sure there is an API key, and run uvicorn until interrupted."""
-    from RMBG.server.settings import load_settings
-
     try:
         settings = load_settings(args.config, overrides={
             "host": args.host, "port": args.port, "api_keys": args.api_keys, "models": args.models,
@@ -50,8 +51,6 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"serve: {error}", file=sys.stderr)
         return 2
     if not settings.api_keys:
-        from RMBG.server.auth import generate_api_key
-
         key = generate_api_key()
         settings = settings.replace(api_keys=(key,))
         print("No API key configured (RMBG_API_KEYS, api_keys in --config, or --api-key); generated one for this run:")
@@ -61,8 +60,8 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"serve: listening on {settings.host}, not loopback: put a TLS-terminating reverse proxy in front, "
               "API keys travel in a header", file=sys.stderr)
 
-    from RMBG.server.app import create_app
-    from RMBG.server.http_server import build_server
+    from RMBG.server.app import create_app  # deferred: FastAPI stays out of `rmbg --help` start-up
+    from RMBG.server.http_server import build_server  # deferred: uvicorn stays out of `rmbg --help` start-up
 
     try:
         app = create_app(settings)

@@ -7,6 +7,7 @@ guard raise or render these without a web framework.
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any, Mapping
 
 #: Longest value quoted back in an error detail; longer ones are cut (a 12 MiB field must not
@@ -64,8 +65,6 @@ def raw_error_response(error: ApiError, *, close: bool = True) -> bytes:
     Used where no ASGI app runs (a request head that never completed, a refused connection), so
     that those answers have the same format as every other error.
     """
-    from http import HTTPStatus
-
     body = json.dumps(error.body()).encode("utf-8")
     try:
         reason = HTTPStatus(error.status).phrase

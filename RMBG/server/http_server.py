@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import uvicorn
+
 from RMBG.server.auth import ApiKeyAuth
 from RMBG.server.middleware import redact_query
 from RMBG.server.protocol import guarded_protocol
@@ -56,8 +58,6 @@ def build_server(app: Any, settings: ServerSettings, *, log_level: str = "info",
         log_level: uvicorn's log level.
         **config: further ``uvicorn.Config`` arguments (tests pass ``log_config=None``).
     """
-    import uvicorn
-
     uvicorn_config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=log_level,
         http=guarded_protocol(settings.header_timeout_s, settings.max_connections),

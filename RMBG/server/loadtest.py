@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image
+
+from RMBG.inference.samples import sample_photo_paths
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -93,8 +96,6 @@ def multipart_body(fields: dict[str, str], image: bytes, filename: str) -> tuple
 
 def default_image() -> Path:
     """scikit-image's astronaut photo (512x512, shipped in its wheel)."""
-    from RMBG.inference.samples import sample_photo_paths
-
     return next(path for path in sample_photo_paths() if path.name == "astronaut.png")
 
 
@@ -148,7 +149,7 @@ class RssSampler(threading.Thread):
 
     def __init__(self, pid: int, interval_s: float):
         super().__init__(daemon=True)
-        import psutil
+        import psutil  # deferred: optional (psutil, not a dependency) only to sample the server's memory
 
         self.process = psutil.Process(pid)
         self.interval_s = interval_s
@@ -210,8 +211,6 @@ class RequestSender:
 
 def scaled_image(image: Path, megapixels: float, folder: Path) -> Path:
     """``image`` resized (bicubic, aspect kept) to about ``megapixels``, saved as JPEG quality 90 in ``folder``."""
-    from PIL import Image
-
     with Image.open(image) as source:
         rgb = source.convert("RGB")
     factor = (megapixels * 1e6 / (rgb.width * rgb.height)) ** 0.5

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from RMBG.inference.remover import Remover
+
 log = logging.getLogger(__name__)
 
 
@@ -45,8 +47,6 @@ class LockedPredictor:
 
 def _build_predictor(name: str) -> MaskPredictor:
     """Load model ``name`` and trace it once (not on the first request). The engine choice lives here."""
-    from RMBG.inference.remover import Remover
-
     remover = Remover(name, backend="auto", batch_size=1)  # the TensorFlow-free runtime (RMBG.runtime)
     remover.predict_masks([np.zeros((32, 32, 3), np.uint8)])
     return LockedPredictor(name, remover)

@@ -193,7 +193,7 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         FileNotFoundError: the file does not exist.
         ValueError: it is not valid YAML or its top level is not a mapping.
     """
-    import yaml
+    import yaml  # deferred: PyYAML stays out of `rmbg --help` start-up; only config files need it
 
     file = Path(path)
     if not file.is_file():

@@ -8,6 +8,7 @@ import ctypes.util
 import logging
 from functools import lru_cache
 
+from RMBG.inference.postprocess import postprocess
 from RMBG.server.errors import ApiError
 from RMBG.server.predictor import MaskPredictor
 from RMBG.server.removebg.decode import decode_photo, fit_megapixels, probe_size
@@ -83,8 +84,6 @@ def process_request(
 
 def _run(predictor: MaskPredictor, params: RemoveBgParams, image_bytes: bytes, bg_bytes: bytes | None,
          max_pixels: int) -> RemoveBgResult:
-    from RMBG.inference.postprocess import postprocess
-
     image = decode_photo(image_bytes, params.image_source, max_pixels)
     original_size = (image.shape[1], image.shape[0])
     image = fit_megapixels(image, params.max_megapixels)

@@ -14,16 +14,17 @@ requirements recorded with the model.
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
 
+import RMBG.models  # noqa: F401  (registers RMBG's layers, losses and metrics)
+
 
 def requirements() -> list[str]:
     """The pip requirements recorded with the model: the installed TensorFlow, Keras and NumPy."""
-    from importlib import metadata
-
     pins = []
     for package in ("tensorflow-cpu", "tensorflow", "keras", "numpy"):
         try:
@@ -38,9 +39,7 @@ class KerasMaskModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         """Load the checkpoint (RMBG's layers registered first, no compile state)."""
-        import keras
-
-        import RMBG.models  # noqa: F401  (registers RMBG's layers, losses and metrics)
+        import keras  # deferred: Keras (TensorFlow) only when MLflow serves the model
 
         self.model = keras.saving.load_model(context.artifacts["checkpoint"], compile=False)
 

@@ -15,6 +15,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
+
+from RMBG.atomic import atomic_write_bytes
 from RMBG.tracking.options import STORE_ARTIFACTS, TrackingOptions, TrackingWarning, default_store
 
 #: MLflow's limits per ``log_batch`` call and per parameter value.
@@ -66,6 +69,7 @@ class Tracker:
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log (nested) settings as params. Params already in the run keep their value (MLflow
         refuses changes); a changed one is recorded as the tag ``changed_param.<name>``."""
+        # deferred: optional (mlflow, the mlops extra) only with --track mlflow
         from mlflow.entities import Param, RunTag
 
         def action():
@@ -82,14 +86,14 @@ class Tracker:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set run tags (values as text)."""
-        from mlflow.entities import RunTag
+        from mlflow.entities import RunTag  # deferred: optional (mlflow, the mlops extra) only with --track mlflow
 
         self._guard("setting tags", lambda: self.client.log_batch(
             self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log numeric values at ``step`` (non-numeric values are skipped)."""
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric  # deferred: optional (mlflow, the mlops extra) only with --track mlflow
 
         stamp = int(time.time() * 1000)
         entries = [Metric(k, float(v), stamp, int(step or 0)) for k, v in metrics.items() if _is_number(v)]
@@ -136,12 +140,13 @@ def _is_number(value: Any) -> bool:
 
 
 def _log_pyfunc(tracker: Tracker, checkpoint: Path, channels: int, output_size, name: str) -> None:
-    import mlflow
-    import numpy as np
+    import mlflow  # deferred: optional (mlflow, the mlops extra) only with --track mlflow
+    # deferred: optional (mlflow, the mlops extra) only with --track mlflow
     from mlflow.models.signature import ModelSignature
+    # deferred: optional (mlflow, the mlops extra) only with --track mlflow
     from mlflow.types.schema import Schema, TensorSpec
 
-    from RMBG.tracking import pyfunc_model
+    from RMBG.tracking import pyfunc_model  # deferred: pyfunc_model imports mlflow at its top; only with --track mlflow
 
     height, width = output_size or (-1, -1)
     signature = ModelSignature(
@@ -181,6 +186,7 @@ def _client(options: TrackingOptions, output: str | os.PathLike) -> tuple[Any, s
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     try:
+        # deferred: optional (mlflow); the MLFLOW_* settings above precede it; absent → clear error below
         from mlflow.tracking import MlflowClient
     except ImportError as error:
         raise ImportError(f"{error}; install the tracking extra: pip install -e '.[mlops]' (or mlflow==3.17.2)") from None
@@ -245,8 +251,6 @@ def start_tracker(
             all_tags = {"rmbg.command": kind, "mlflow.runName": run_name or Path(output).name, **(tags or {})}
             run_id = client.create_run(experiment_id, tags={k: str(v) for k, v in all_tags.items()}).info.run_id
         if state_path is not None:
-            from RMBG.atomic import atomic_write_bytes
-
             state = {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": run_id}
             atomic_write_bytes(state_path, json.dumps(state, indent=2).encode("utf-8"))
     except Exception as error:  # noqa: BLE001 - an unusable store must not stop the run

@@ -9,6 +9,7 @@ from typing import Iterator
 import keras
 import tensorflow as tf
 
+from RMBG.registry import create_model
 from RMBG.training.config import TrainConfig
 from RMBG.training.tasks import get_task
 
@@ -27,8 +28,6 @@ def dtype_policy(name: str) -> Iterator[None]:
 
 def build_model(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> keras.Model:
     """Create the config's model under its precision policy (restored afterwards) and strategy."""
-    from RMBG.registry import create_model
-
     strategy = strategy or tf.distribute.get_strategy()
     overrides = get_task(config.task).builder_overrides(config)
     with strategy.scope(), dtype_policy(config.precision):

@@ -30,6 +30,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
 
 from RMBG.atomic import atomic_path, atomic_write_bytes
 
@@ -267,8 +268,6 @@ class SyncBatchNormStatistics(keras.callbacks.Callback):
 
 
 def _scalar_metadata():
-    from tensorflow.core.framework import summary_pb2
-
     metadata = summary_pb2.SummaryMetadata()
     metadata.plugin_data.plugin_name = "scalars"  # content: ScalarPluginData version 0, i.e. empty
     metadata.data_class = summary_pb2.DATA_CLASS_SCALAR

@@ -23,7 +23,7 @@ from RMBG.tracking.options import add_tracking_arguments, options_from_args
 
 def run(args: argparse.Namespace) -> int:
     """The ``train`` command; returns the exit code."""
-    from RMBG.training.config import TrainConfig
+    from RMBG.training.config import TrainConfig  # deferred: PyYAML stays out of `rmbg --help` start-up
 
     if args.section and not args.config:
         raise SystemExit("train: --section reads a part of --config; give --config FILE too")
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"train: data: '{data}' is not a file; give the dataset's index.csv "
               "(python -m Preprocess prepare IMAGES MASKS DST writes DST/index.csv)", file=sys.stderr)
         return 2
-    from RMBG.training.trainer import train
+    from RMBG.training.trainer import train  # deferred: TensorFlow only when training starts
 
     result = train(config, verbose=args.verbose, tracking=options_from_args(args))
     summary = {

@@ -118,6 +118,7 @@ def matting_samples(
         ``(inputs (N, size, size, 4) float32: RGB [0, 255] + trimap [0, 1],
         targets (N, size, size, 8): alpha, unknown, F, B in [0, 1])``.
     """
+    # deferred: TensorFlow only to pack the targets; sample synthesis stays TF-free
     from RMBG.training.matting_losses import pack_targets
 
     inputs = np.empty((count, size, size, 4), np.float32)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from RMBG.training.matting_losses import UnknownL1
+
 
 def _primary(y_true, y_pred):
     y_pred = tf.cast(y_pred, tf.float32)[..., 0]
@@ -159,8 +161,6 @@ class UnknownRegionL1(keras.metrics.Mean):
     """
 
     def __init__(self, name: str = "unknown_l1", dtype: str | None = "float32"):
-        from RMBG.training.matting_losses import UnknownL1
-
         super().__init__(name=name, dtype=dtype or "float32")
         self._per_image = UnknownL1()
 

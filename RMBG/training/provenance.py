@@ -10,9 +10,12 @@ import os
 import platform
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
 from RMBG.checksums import file_sha256
+from RMBG.paths import repo_root
 
 #: Packages whose versions every run records.
 RECORDED_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pillow", "mlflow", "dvc", "rmbg")
@@ -21,8 +24,6 @@ RECORDED_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pillow",
 def git_revision(folder: str | os.PathLike | None = None) -> dict[str, Any] | str:
     """``{"commit": sha, "dirty": bool}`` of the repository holding ``folder`` (the project by
     default; dirty = tracked files differ from the commit), or ``"unknown"`` outside git."""
-    from RMBG.paths import repo_root
-
     cwd = Path(folder) if folder is not None else repo_root()
     try:
         commit = subprocess.run(
@@ -40,8 +41,6 @@ def git_revision(folder: str | os.PathLike | None = None) -> dict[str, Any] | st
 def environment_versions(devices: bool = True) -> dict[str, Any]:
     """Python, platform and library versions; with ``devices``, TensorFlow's visible devices
     (this imports TensorFlow)."""
-    from importlib import metadata
-
     versions: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
     for package in RECORDED_PACKAGES:
         try:
@@ -49,8 +48,8 @@ def environment_versions(devices: bool = True) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             pass
     if devices:
-        import keras
-        import tensorflow as tf
+        import keras  # deferred: TensorFlow only for environment_versions; the other helpers stay TF-free
+        import tensorflow as tf  # deferred: TensorFlow only for environment_versions; the other helpers stay TF-free
 
         versions["tf.__version__"] = tf.__version__
         versions["keras.__version__"] = keras.__version__

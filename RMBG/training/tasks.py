@@ -29,8 +29,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from RMBG.data.index import read_index
 from RMBG.data.pipeline import evaluation_dataset, load_dataset, training_dataset
+from RMBG.inference.image_io import load_image, load_mask
+from RMBG.registry import model_info
 from RMBG.training.config import TrainConfig
+from RMBG.training.losses import get_loss
+from RMBG.training.matting_data import matting_samples, refiner_samples
+from RMBG.training.matting_losses import MattingLoss, RefinementLoss
+from RMBG.training.metrics import MaskIoU, MaskMAE, UnknownRegionL1, default_metrics
 
 
 @dataclass
@@ -65,8 +72,6 @@ class Task:
         Raises:
             ValueError: naming the model, its task and the fix.
         """
-        from RMBG.registry import model_info
-
         registered = model_info(config.model).task
         if registered != self.name:
             raise ValueError(
@@ -123,13 +128,9 @@ class SegmentationTask(Task):
         return TaskData(train=train, steps=steps, val=val, calibration=calibration)
 
     def loss(self, config: TrainConfig) -> keras.losses.Loss:
-        from RMBG.training.losses import get_loss
-
         return get_loss(config.loss)
 
     def metrics(self, config: TrainConfig) -> list[keras.metrics.Metric]:
-        from RMBG.training.metrics import default_metrics
-
         return default_metrics(config.fbeta_threshold)
 
 
@@ -175,8 +176,6 @@ class MattingTask(Task):
         """The real ``(photo, alpha)`` pairs of the ``foregrounds`` index CSV (all rows)."""
         if config.foregrounds is None:
             return []
-        from RMBG.data.index import read_index
-        from RMBG.inference.image_io import load_image, load_mask
 
         rows = read_index(config.foregrounds, None, check_files=True)
         pairs = []
@@ -191,8 +190,6 @@ class MattingTask(Task):
         return pairs
 
     def data(self, config: TrainConfig, model: keras.Model, initial_epoch: int) -> TaskData:
-        from RMBG.training.matting_data import matting_samples
-
         size = _square_size(config)
         backgrounds = _index_arrays(config, None, max(128, 2 * size))[0] if config.data else None
         options = dict(backgrounds=backgrounds, foregrounds=self._foregrounds(config), max_band=config.max_band)
@@ -206,13 +203,9 @@ class MattingTask(Task):
         return TaskData(train=train, steps=steps, val=val, baseline=baseline)
 
     def loss(self, config: TrainConfig) -> keras.losses.Loss:
-        from RMBG.training.matting_losses import MattingLoss
-
         return MattingLoss(composition_weight=0.5, laplacian_weight=1.0)
 
     def metrics(self, config: TrainConfig) -> list[keras.metrics.Metric]:
-        from RMBG.training.metrics import UnknownRegionL1
-
         return [UnknownRegionL1()]
 
 
@@ -224,8 +217,6 @@ class RefinementTask(Task):
     input_channels = 4
 
     def data(self, config: TrainConfig, model: keras.Model, initial_epoch: int) -> TaskData:
-        from RMBG.training.matting_data import refiner_samples
-
         size = _square_size(config)
         photos, masks = _index_arrays(config, config.train_split, size)
         val_photos, val_masks = _index_arrays(config, config.val_split, size)
@@ -244,13 +235,9 @@ class RefinementTask(Task):
         return TaskData(train=train, steps=steps, val=val, baseline=baseline)
 
     def loss(self, config: TrainConfig) -> keras.losses.Loss:
-        from RMBG.training.matting_losses import RefinementLoss
-
         return RefinementLoss()
 
     def metrics(self, config: TrainConfig) -> list[keras.metrics.Metric]:
-        from RMBG.training.metrics import MaskIoU, MaskMAE
-
         return [MaskMAE(), MaskIoU()]
 
 

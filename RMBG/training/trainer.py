@@ -15,6 +15,7 @@ Only ``epochs`` may differ from the saved config; any other difference is an err
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,6 @@ def _callbacks(
 def _require_tensorboard(config: TrainConfig) -> None:
     if config.tensorboard != "full":
         return
-    import importlib.util
 
     if importlib.util.find_spec("tensorboard") is None:
         raise ImportError(

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from RMBG.weights.strict import WeightMismatchError
+from RMBG.weights.torch_state import read_state_dict
 
 
 def read_fba_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -35,15 +36,13 @@ def read_fba_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
         ValueError: a legacy checkpoint without torch installed, or not a checkpoint.
         RMBG.weights.torch_state.UnsafeCheckpointError: the pickle asks for anything beyond tensors.
     """
-    from RMBG.weights.torch_state import read_state_dict
-
     source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"weights: no such file '{source}'")
     if zipfile.is_zipfile(source):
         return {key: np.asarray(value, np.float32) for key, value in read_state_dict(source).items()}
     try:
-        import torch
+        import torch  # deferred: optional (torch) for legacy checkpoints; absent → clear error below
     except ImportError:
         raise ValueError(
             f"weights: '{source}' is a legacy (pre-1.6) PyTorch checkpoint, which only torch reads safely; "

@@ -24,7 +24,14 @@ from typing import Any, Callable, Iterator, Mapping
 import keras
 import numpy as np
 
+from RMBG.models.inspyrenet.inspyrenet_network import InSPyReNet
+from RMBG.models.inspyrenet.layers.axial_self_attention import AxialSelfAttention
+from RMBG.models.inspyrenet.layers.class_probability import ClassProbability
+from RMBG.models.swin.patch_merging import PatchMerging
+from RMBG.models.swin.swin_transformer import SwinTransformer
+from RMBG.models.swin.window_attention import WindowAttention
 from RMBG.weights.strict import WeightMismatchError
+from RMBG.weights.torch_state import read_state_dict
 
 #: Reference buffers with no Keras variable: checked or skipped, never silently left over.
 SKIPPED_SUFFIXES = (".num_batches_tracked",)
@@ -44,11 +51,6 @@ def _copy(value: np.ndarray) -> np.ndarray:
 
 def _layer_tensors(layer: keras.layers.Layer, key: str) -> Iterator[tuple[str, Any, Callable]]:
     """``(PyTorch key, Keras variable, conversion)`` for every variable of one layer."""
-    from RMBG.models.inspyrenet.layers.axial_self_attention import AxialSelfAttention
-    from RMBG.models.inspyrenet.layers.class_probability import ClassProbability
-    from RMBG.models.swin.patch_merging import PatchMerging
-    from RMBG.models.swin.window_attention import WindowAttention
-
     if isinstance(layer, keras.layers.Conv2D):
         yield f"{key}.weight", layer.kernel, _conv
         if layer.use_bias:
@@ -81,8 +83,6 @@ def _layer_tensors(layer: keras.layers.Layer, key: str) -> Iterator[tuple[str, A
 
 
 def _index_buffers(model: keras.Model, prefix: str) -> dict[str, np.ndarray]:
-    from RMBG.models.swin.window_attention import WindowAttention
-
     return {f"{prefix}{layer.name}.relative_position_index": layer.index for layer in model.layers if isinstance(layer, WindowAttention)}
 
 
@@ -93,8 +93,6 @@ def tensor_map(network: keras.Model) -> tuple[dict[str, tuple[Any, Callable, str
     Raises:
         WeightMismatchError: a variable of the network that no key maps to.
     """
-    from RMBG.models.swin.swin_transformer import SwinTransformer
-
     mapping: dict[str, tuple[Any, Callable, str]] = {}
     buffers: dict[str, np.ndarray] = {}
 
@@ -129,8 +127,6 @@ def import_inspyrenet_state_dict(network: keras.Model, state_dict: Mapping[str, 
             mismatch or a relative position index that differs (all name the layer).
     """
     if isinstance(state_dict, (str, os.PathLike)):
-        from RMBG.weights.torch_state import read_state_dict
-
         state_dict = read_state_dict(state_dict)
     state = {
         key.removeprefix("module."): (value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value))
@@ -175,9 +171,6 @@ def _network(model: keras.Model) -> keras.Model:
 
 
 def _is_network(model: keras.Model) -> bool:
-    from RMBG.models.inspyrenet.inspyrenet_network import InSPyReNet
-    from RMBG.models.swin.swin_transformer import SwinTransformer
-
     return isinstance(model, (InSPyReNet, SwinTransformer))
 
 

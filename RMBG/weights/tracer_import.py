@@ -34,6 +34,7 @@ import keras
 import numpy as np
 
 from RMBG.weights.strict import WeightMismatchError
+from RMBG.weights.torch_state import read_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,6 @@ def import_tracer_state_dict(
             unreadable, non-zip or unsafe ``.pth``.
     """
     if isinstance(state_dict, (str, os.PathLike)):
-        from RMBG.weights.torch_state import read_state_dict
-
         source = os.fspath(state_dict)
         state_dict = read_state_dict(state_dict)
     else:

@@ -76,8 +76,8 @@ def import_u2net_onnx(backbone: keras.Model, onnx_path: str | os.PathLike) -> No
         WeightMismatchError: the ONNX graph does not have exactly one convolution of the right
             shape and dilation for each convolution of ``backbone``.
     """
-    import onnx
-    from onnx import numpy_helper
+    import onnx  # deferred: onnx only for the official .onnx weights
+    from onnx import numpy_helper  # deferred: onnx only for the official .onnx weights
 
     graph = onnx.load(str(onnx_path)).graph
     initializers = {t.name: t for t in graph.initializer}

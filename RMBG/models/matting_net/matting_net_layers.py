@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from RMBG.models.layers import ResizeLike
+
 #: Trimap thresholds in [0, 1]: below ``BG_MAX`` known background, above ``FG_MIN`` known foreground.
 BG_MAX = 0.25
 FG_MIN = 0.75
@@ -105,8 +107,6 @@ def encoder_decoder(inputs, encoder_filters, decoder_filters, context_rates, hea
     Any input size works: stride-2 'same' convolutions give ``ceil(size / 2)`` and every decoder
     stage is resized to its skip's exact size.
     """
-    from RMBG.models.layers import ResizeLike
-
     skips = []
     x = inputs
     for index, filters in enumerate(encoder_filters, start=1):
