@@ -5,8 +5,6 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SHELL  := /bin/bash
-# pytest-xdist workers of `make test` (the CI machine has 2 cores; see tests/conftest.py's groups)
-TEST_WORKERS ?= 2
 
 .PHONY: demo test install install-test lint clean-outputs
 
@@ -30,7 +28,7 @@ demo: install
 	$(PY) -m RMBG remove -i Data/test/images -o Data/test/outputs
 
 test: install-test
-	RMBG_SMOKE=1 $(PY) -m pytest -q -p no:cacheprovider --durations=15 -n $(TEST_WORKERS) --dist loadgroup --nbmake tests notebooks workspace.ipynb
+	RMBG_SMOKE=1 $(PY) -m pytest -q -p no:cacheprovider --durations=15 --nbmake tests notebooks workspace.ipynb
 
 clean-outputs:
 	rm -rf Data/test/outputs Data/smoke
