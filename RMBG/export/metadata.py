@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from typing import Any
 
 import numpy as np
 
 from RMBG import __version__
 from RMBG.checksums import file_sha256
-from RMBG.registry import check_keras_file, list_models, model_info
+from RMBG.registry import ModelWithWeights, check_keras_file, list_models, model_info
 
 #: The formats :func:`export_model` writes.
 EXPORT_FORMATS = ("onnx", "tflite", "savedmodel")
@@ -79,12 +80,17 @@ def weights_fingerprint(model: Any) -> str:
 def model_source(model: Any) -> tuple[str, str]:
     """``(stem, source)``: a short name and the identity of ``model``'s weights, which keys the caches of
     exported files (:mod:`RMBG.export.cache`, :mod:`RMBG.runtime.artefact`). TensorFlow-free for a registry
-    name (the official file's checksum and the preset's config) or a ``.keras`` path (its sha256).
+    name (the official file's checksum and the preset's config), a ``.keras`` path (its sha256) or a
+    :class:`~RMBG.registry.ModelWithWeights` (the local weight file's sha256 and the preset's config).
 
     Raises:
         ValueError: an unknown or weightless registry name, or a file that is not a ``.keras`` model.
         FileNotFoundError: a ``.keras`` path that does not exist.
     """
+    if isinstance(model, ModelWithWeights):  # the local file's checksum, as the official file's for a name
+        config = json.dumps(dict(model_info(model.name).config), sort_keys=True, default=str)
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", model.weights.stem)
+        return f"{model.name}-{stem}", f"weights:{model.name}:{file_sha256(model.weights)}:{config}"
     if not isinstance(model, (str, os.PathLike)):
         return model.name, f"model:{weights_fingerprint(model)}"
     text = os.fspath(model)

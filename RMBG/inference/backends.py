@@ -1,8 +1,10 @@
 """What runs the model inside :class:`~RMBG.inference.remover.Remover`: one dispatch, three kinds.
 
 * ``auto`` (default), ``onnxruntime``, ``openvino``: the TensorFlow-free runtime
-  (:mod:`RMBG.runtime`): the model's exported artefact, prepared once. ``auto`` given a Keras
-  model object in memory runs it with Keras (TensorFlow is loaded already).
+  (:mod:`RMBG.runtime`): the model's exported artefact, prepared once (for a registry name, a
+  ``.keras`` file, or a registry name with a local weight file, :class:`~RMBG.registry.ModelWithWeights`,
+  keyed by that file's sha256). ``auto`` given a Keras model object in memory runs it with Keras
+  (TensorFlow is loaded already).
 * ``keras``: the Keras model itself through one traced ``tf.function`` (imports TensorFlow).
 * ``tflite``: an exported ``.tflite`` on the TFLite interpreter in TensorFlow.
 
@@ -111,10 +113,14 @@ def make_predictor(model: Any, backend: str = "auto", *, precision: str = "fp32"
     Raises:
         ValueError: see :func:`check_backend_options`; an unknown model.
     """
+    from RMBG.registry import ModelWithWeights, check_pretrained_name, check_task
+
     check_backend_options(backend, precision, threads, scheme)
     if isinstance(model, str) and not model.endswith((".keras", ".onnx", ".tflite")):
         check_pretrained_name(model, "segmentation")  # the same refusals on every backend
-    if backend == "auto" and precision == "fp32" and not isinstance(model, (str, os.PathLike)):
+    if isinstance(model, ModelWithWeights):
+        check_task(model.name, "segmentation")  # a name with a local checkpoint goes to the runtime like a name
+    if backend == "auto" and precision == "fp32" and not isinstance(model, (str, os.PathLike, ModelWithWeights)):
         # A Keras model object is already in memory with TensorFlow loaded: exporting it now would
         # cost more (tf2onnx, parity) than the runtime saves. Names and files go to the runtime.
         log.info("backend auto -> keras (a Keras model object in memory; save it and pass the path for the runtime)")

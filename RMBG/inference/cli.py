@@ -16,7 +16,7 @@ from RMBG.distributed.cli import (
 from RMBG.inference.backends import check_backend_options
 from RMBG.inference.compose import FORMATS, parse_color
 from RMBG.inference.postprocess import POSTPROCESSORS
-from RMBG.registry import check_keras_file, check_task, create_model, list_models
+from RMBG.registry import ModelWithWeights, check_keras_file, check_task, list_models
 from RMBG.runtime import prepare
 from RMBG.runtime.select import choose_engine
 
@@ -33,8 +33,9 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output folder (default: 'outputs' beside the input folder)")
     models = ", ".join(list_models(task="segmentation", pretrained=True))
     parser.add_argument("-m", "--model", default="u2netp", help=f"a pretrained segmentation model ({models}), a .keras file or an RMBG .onnx file (default u2netp)")
-    parser.add_argument("--weights", type=Path, default=None, help="a local weight file in the model family's format (e.g. an InSPyReNet .pth) "
-                        "used instead of the official weights of --model (a registry name); runs with the Keras backend")
+    parser.add_argument("--weights", type=Path, default=None, help="a local weight file in the model family's format (e.g. a fine-tuned "
+                        "TRACER-B7 or InSPyReNet .pth) used instead of the official weights of --model (a registry name); "
+                        "on every backend: the runtime exports it once, cached under the file's sha256")
     parser.add_argument("-f", "--format", default="rgba", choices=FORMATS, help="output kind (default rgba cutout)")
     parser.add_argument("--bg-color", default=None, help="background for --format color: '#RRGGBB', 'r,g,b' or a name")
     parser.add_argument("--threshold", type=float, default=None, help="binarise the mask at this value in (0, 1)")
@@ -63,6 +64,8 @@ def register(subparsers) -> None:
         "engine against Keras fp32 on the probe photos; later `remove` runs start without TensorFlow.",
     )
     prepare.add_argument("model", nargs="+", help=f"registry names ({models}, ...) or .keras files")
+    prepare.add_argument("--weights", type=Path, default=None, help="a local weight file for the one registry name given "
+                         "(as remove --weights): its artefact is keyed by the file's sha256")
     prepare.add_argument("--rebuild", action="store_true", help="build again even if a valid artefact exists")
     prepare.set_defaults(func=run_prepare)
 
@@ -83,8 +86,9 @@ _TRIMAP_POSTS = ("trimap-cf", "matting-net", "refine+matting", "fba")
 _EXPORTED_SUFFIXES = (".onnx", ".tflite")
 
 
-def _check_model(model: str) -> None:
-    """``--model``: a pretrained segmentation model of the registry, a Keras 3 file or an exported file.
+def _check_model(model: str, *, local_weights: bool = False) -> None:
+    """``--model``: a pretrained segmentation model of the registry (any segmentation model of it with
+    ``local_weights``: ``--weights`` gives them), a Keras 3 file or an exported file.
 
     Checked without TensorFlow: a ``.keras`` file must be a zip archive holding ``config.json``.
     """
@@ -101,7 +105,7 @@ def _check_model(model: str) -> None:
             f"model: {model!r} is neither a registered model ({', '.join(list_models())}) nor a .keras file"
         )
     check_task(model, "segmentation")
-    if model not in list_models(pretrained=True):
+    if model not in list_models(pretrained=True) and not local_weights:
         raise ValueError(
             f"model: {model!r} has no pretrained weights; train it (python -m RMBG train) and pass the .keras "
             f"checkpoint, or use one of {', '.join(list_models(task='segmentation', pretrained=True))}"
@@ -182,7 +186,7 @@ def validate_remove_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--post-weights: applies to --post fba only, got --post {args.post}")
         if not post_weights.is_file():
             raise ValueError(f"--post-weights: no such file '{post_weights}'; pass an FBA checkpoint (.pth)")
-    _check_model(args.model)
+    _check_model(args.model, local_weights=getattr(args, "weights", None) is not None)
     _check_weights(args)
 
     check_engine_args(args)
@@ -197,9 +201,17 @@ def _check_weights(args: argparse.Namespace) -> None:
         raise ValueError(f"--weights: applies to a registry model name, but --model is the file '{args.model}', which holds its own weights")
     if not weights.is_file():
         raise ValueError(f"--weights: no such file '{weights}'; pass the path of a checkpoint of {args.model}")
-    if args.backend not in ("auto", "keras"):
-        raise ValueError(f"--weights: runs with --backend keras (or auto), got --backend {args.backend}; export the model first "
-                         "(python -m RMBG export) to use another engine")
+    try:
+        _model_spec(args.model, weights)  # a family with no weight importer is refused here, before anything loads
+    except ValueError as error:
+        raise ValueError(f"--{error}" if str(error).startswith("weights:") else str(error)) from None
+
+
+def _model_spec(model: str, weights: Path | None):
+    """What the remover and the runtime take: the name or file, or the name with its local weight file."""
+    if weights is None:
+        return model
+    return ModelWithWeights.of(model, weights, task="segmentation")
 
 
 def run_remove(args: argparse.Namespace) -> int:
@@ -230,9 +242,7 @@ def _remove(args: argparse.Namespace) -> int:
         post_options["fba_model"] = str(args.post_weights)
     if getattr(args, "engine", "local") == "ray":
         return run_on_ray(args, output, post_options)
-    model = args.model
-    if getattr(args, "weights", None) is not None:
-        model = create_model(args.model, weights=args.weights)  # strict import; a Keras model object runs on Keras
+    model = _model_spec(args.model, getattr(args, "weights", None))  # strict import when the model is built
     remover = Remover(model, backend=args.backend, precision=args.precision, threads=args.threads,
                       batch_size=args.batch_size, post=args.post, post_options=post_options)
     report = remover.process_folder(
@@ -244,7 +254,20 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    for model in args.model:
+    """Build (or find) each model's artefact and print its parity record. Exit status 2: unusable options."""
+    weights = getattr(args, "weights", None)
+    models = list(args.model)
+    if weights is not None:  # checked before anything loads, as for remove
+        try:
+            if len(models) != 1:
+                raise ValueError(f"--weights: applies to one registry model name, got {len(models)} models ({', '.join(models)})")
+            _check_weights(argparse.Namespace(model=models[0], weights=weights))
+            models = [_model_spec(models[0], weights)]
+        except (ValueError, FileNotFoundError) as error:
+            print(f"python -m RMBG prepare: error: {error}", file=sys.stderr)
+            return 2
+
+    for model in models:
         artefact = prepare(model, rebuild=args.rebuild)
         engine, reason = choose_engine(artefact)
         print(f"{model}: {artefact.path} (auto -> {reason})")

@@ -96,8 +96,9 @@ class Remover:
     """Predict masks and remove backgrounds with one model.
 
     Args:
-        model: a registry name (pretrained weights), a ``.keras`` path, a Keras model or an RMBG
-            ``.onnx`` file.
+        model: a registry name (pretrained weights), a ``.keras`` path, a registry name with a
+            local weight file (``ModelWithWeights.of("tracer_b7", "mine.pth")``, see
+            :class:`RMBG.registry.ModelWithWeights`), a Keras model or an RMBG ``.onnx`` file.
         backend: ``"auto"`` (the TensorFlow-free runtime's fastest engine that matches Keras fp32),
             ``"onnxruntime"``, ``"openvino"``, ``"keras"`` or ``"tflite"`` (:mod:`RMBG.inference.backends`).
         precision: ``"fp32"``; ``"bf16"``/``"fp16"`` opt-in on OpenVINO where the CPU supports it.

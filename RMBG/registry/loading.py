@@ -1,5 +1,6 @@
-"""``load_model``: a Keras model from a registry name, a ``.keras`` file or a model object,
-through one cache shared by the remover, the post-processors and the server.
+"""``load_model``: a Keras model from a registry name, a ``.keras`` file, a registry name with a
+local weight file (:class:`ModelWithWeights`) or a model object, through one cache shared by the
+remover, the post-processors and the server.
 
 A ``.keras`` file names the module of every custom object it holds (``"module"`` in its
 ``config.json``); the RMBG modules named there are imported before loading, which registers their
@@ -14,6 +15,7 @@ import json
 import os
 import threading
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -41,6 +43,49 @@ def check_keras_file(path: str | os.PathLike) -> Path:
     except zipfile.BadZipFile:
         raise ValueError(f"model: '{source}' is not a .keras file (not a zip archive); was it truncated?") from None
     return source
+
+
+@dataclass(frozen=True)
+class ModelWithWeights:
+    """A registry model built with a local weight file (e.g. a fine-tuned ``.pth``) instead of its
+    official weights: what ``remove --model NAME --weights FILE`` runs.
+
+    Everything that takes a registry name takes it too: :func:`load_model` builds it with
+    ``create_model(name, weights=weights)`` (cached while the file is unchanged) and the runtime
+    and export caches key its artefacts by the file's sha256 (:func:`RMBG.export.metadata.model_source`),
+    so a changed file gets a new artefact. Made with :meth:`of`, which checks the name and the file
+    without TensorFlow.
+
+    Attributes:
+        name: a registered model whose family has a weight importer.
+        weights: the weight file, absolute.
+    """
+
+    name: str
+    weights: Path
+
+    @classmethod
+    def of(cls, name: str, weights: str | os.PathLike, task: str | None = None) -> "ModelWithWeights":
+        """Check ``name`` and ``weights``, then make the value.
+
+        Raises:
+            ValueError: an unknown name, a name of another ``task``, a family with no weight importer.
+            FileNotFoundError: no such weight file.
+        """
+        if name not in list_models():
+            raise ValueError(f"model: {name!r} is not a registered model ({', '.join(list_models())})")
+        check_task(name, task)
+        preset = model_info(name)
+        if preset.importer is None:
+            raise ValueError(f"weights: model {name!r} (family {preset.family}) has no weight importer; "
+                             "save the trained model as a .keras file and pass that instead")
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"weights: no such file '{path}'; pass the path of a checkpoint of {name}")
+        return cls(name, path.resolve())
+
+    def __str__(self) -> str:
+        return f"{self.name} (weights {self.weights})"
 
 
 def _modules_in(config: Any) -> Iterator[str]:
@@ -101,24 +146,28 @@ def check_pretrained_name(name: str, task: str | None = "segmentation") -> None:
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _load_cached(kind: str, key: str, _stamp: Any) -> Any:
+def _load_cached(kind: str, key: Any, _stamp: Any) -> Any:
     if kind == "file":
         import keras  # deferred: TensorFlow stays out of `import RMBG`; only loading a model needs Keras
 
         import_custom_objects(key)
         return keras.saving.load_model(key)
 
+    if kind == "weights":
+        name, path = key
+        return create_model(name, weights=path)
     return create_model(key, pretrained=True)
 
 
 def load_model(model: Any, *, task: str | None = "segmentation", cache: bool = True) -> Any:
-    """A Keras model from a registry name (pretrained), a ``.keras`` path, or a model object.
+    """A Keras model from a registry name (pretrained), a ``.keras`` path, a
+    :class:`ModelWithWeights` or a model object.
 
-    Models loaded by name or path are cached (a few at once; a file is reloaded when it changes),
-    so the remover, the post-processors and the server share one copy.
+    Models loaded by name, path or name with weights are cached (a few at once; a file is reloaded
+    when it changes), so the remover, the post-processors and the server share one copy.
 
     Args:
-        model: the name, path or model (returned as is).
+        model: the name, path, name with weights, or model (returned as is).
         task: the task a registry name must have (``None``: any).
         cache: use the shared cache.
 
@@ -128,16 +177,20 @@ def load_model(model: Any, *, task: str | None = "segmentation", cache: bool = T
         FileNotFoundError: a ``.keras`` path that does not exist.
         TypeError: anything else.
     """
-    if not isinstance(model, (str, os.PathLike)):
+    if isinstance(model, ModelWithWeights):
+        check_task(model.name, task)
+        stat = model.weights.stat()  # FileNotFoundError if it went away since ModelWithWeights.of
+        key, kind, stamp = (model.name, str(model.weights)), "weights", (stat.st_mtime_ns, stat.st_size)
+    elif not isinstance(model, (str, os.PathLike)):
         if hasattr(model, "predict") and hasattr(model, "get_config"):
             return model
         raise TypeError(f"model: expected a registry name, a .keras path or a keras.Model, got {type(model).__name__}")
-    text = os.fspath(model)
-    if text.endswith(".keras"):
-        path = check_keras_file(text).resolve()
+    elif os.fspath(model).endswith(".keras"):
+        path = check_keras_file(model).resolve()
         stat = path.stat()
         key, kind, stamp = str(path), "file", (stat.st_mtime_ns, stat.st_size)
     else:
+        text = os.fspath(model)
         check_pretrained_name(text, task)
         key, kind, stamp = text, "name", model_info(text).weights.checksum
     if not cache:

@@ -2,8 +2,8 @@
 
 An artefact lives in ``$RMBG_HOME/runtime/<name>-<key>/`` as ``model.onnx`` plus
 ``artefact.json``. The key hashes what determines the exported graph: the weights (the official
-file's checksum for a registry name, the file's sha256 for a ``.keras`` path, the weight
-fingerprint for a model object), the preset's architecture config, the exporter version and the
+file's checksum for a registry name, the file's sha256 for a ``.keras`` path or for the local
+weight file of a :class:`~RMBG.registry.ModelWithWeights`, the weight fingerprint for a model object), the preset's architecture config, the exporter version and the
 RMBG version. The metadata records the input size, interpolation, pre/post-processing, the
 file's sha256 and size, and the parity of every installed engine against Keras fp32 measured
 when it was built (:mod:`RMBG.runtime.parity`).
@@ -141,7 +141,8 @@ def prepare(model: Any, *, rebuild: bool = False, probes: int | None = None) -> 
     """The artefact of ``model``: the prepared one if valid, else exported and measured now.
 
     Args:
-        model: a registry name (pretrained), a ``.keras`` path or a Keras Segmenter.
+        model: a registry name (pretrained), a ``.keras`` path, a registry name with a local weight
+            file (:class:`~RMBG.registry.ModelWithWeights`) or a Keras Segmenter.
         rebuild: build again even if a valid artefact exists.
         probes: photos for the parity measurement (``None``: the default of
             :func:`RMBG.runtime.parity.probe_photos`).

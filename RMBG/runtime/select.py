@@ -83,7 +83,8 @@ def load_engine(
     """An engine running ``model``'s artefact, ready to ``predict``.
 
     Args:
-        model: a registry name, a ``.keras`` path, a Keras model or an RMBG ``.onnx`` file.
+        model: a registry name, a ``.keras`` path, a :class:`~RMBG.registry.ModelWithWeights`, a
+            Keras model or an RMBG ``.onnx`` file.
         backend: ``"auto"``, ``"onnxruntime"`` or ``"openvino"``.
         precision: ``"fp32"``, or opt-in ``"bf16"``/``"fp16"`` (OpenVINO, native CPU support only).
         threads: cores to use (``None``: all).

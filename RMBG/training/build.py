@@ -27,11 +27,12 @@ def dtype_policy(name: str) -> Iterator[None]:
 
 
 def build_model(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> keras.Model:
-    """Create the config's model under its precision policy (restored afterwards) and strategy."""
+    """Create the config's model under its precision policy (restored afterwards) and strategy,
+    with the official weights (``pretrained``) or those of the ``weights`` file placed strictly."""
     strategy = strategy or tf.distribute.get_strategy()
     overrides = get_task(config.task).builder_overrides(config)
     with strategy.scope(), dtype_policy(config.precision):
-        return create_model(config.model, pretrained=config.pretrained, **overrides)
+        return create_model(config.model, pretrained=config.pretrained, weights=config.weights, **overrides)
 
 
 def _learning_rate(config: TrainConfig, steps_per_epoch: int | None):

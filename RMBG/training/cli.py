@@ -37,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
             "train: give --config run.yaml (a template: python -m RMBG train --print-config > run.yaml) "
             "or --set key=value settings"
         )
+    try:
+        config.check_weights()  # before TensorFlow loads and before the run folder is made
+    except (FileNotFoundError, ValueError) as error:
+        print(f"train: {error}", file=sys.stderr)
+        return 2
     data = getattr(config, "data", None)
     if data and not Path(data).is_file():  # before TensorFlow loads and before the run folder is made
         print(f"train: data: '{data}' is not a file; give the dataset's index.csv "

@@ -22,7 +22,7 @@ from RMBG.data.augment import AugmentConfig
 #: What a run trains: each task supplies its data, losses and metrics (:mod:`RMBG.training.tasks`).
 TASKS = ("segmentation", "matting", "refinement")
 #: The losses of each task (``loss``); the first is the task's usual recipe.
-TASK_LOSSES = {"segmentation": ("deep_bce", "hybrid"), "matting": ("matting",), "refinement": ("refinement",)}
+TASK_LOSSES = {"segmentation": ("deep_bce", "hybrid"), "matting": ("matting", "fba"), "refinement": ("refinement",)}
 LOSSES = TASK_LOSSES["segmentation"]
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -59,6 +59,11 @@ class TrainConfig:
         model_overrides: builder arguments replacing the preset's, e.g.
             ``{"encoder_mid_channels": [4, 4, 4, 4, 4, 4]}`` or ``{"output_normalization": None}``.
         pretrained: start from the preset's pretrained weights (fine-tuning).
+        weights: start from a local weight file in the model family's format instead (e.g. a
+            TRACER-B7 or FBA ``.pth``, an InSPyReNet checkpoint, a U^2-Net ``.onnx``/``.pth``),
+            placed strictly by ``create_model(model, weights=...)``; ``null`` for none. Relative
+            paths are relative to the working folder. Not together with ``pretrained: true``.
+            ``batchnorm`` (folded layers) and ``val_initial`` treat it like pretrained weights.
         freeze_encoder: keep the encoder (U^2-Net stages 1..6) fixed; frozen BatchNorm layers
             then run in inference mode.
         batchnorm: what to do with pretrained BatchNorm layers that are the folded identity (the
@@ -98,8 +103,10 @@ class TrainConfig:
             :mod:`RMBG.data.pipeline`.
         binary_masks: threshold masks at 0.5 when reading them (e.g. JPEG masks).
         cache: keep the resized samples in memory.
-        loss: ``"deep_bce"`` (BCE summed over the fused and side maps, the U^2-Net recipe) or
-            ``"hybrid"`` (BCE + SSIM + IoU per map, BASNet).
+        loss: segmentation: ``"deep_bce"`` (BCE summed over the fused and side maps, the U^2-Net
+            recipe) or ``"hybrid"`` (BCE + SSIM + IoU per map, BASNet); matting: ``"matting"``
+            (alpha only) or ``"fba"`` (``fba_matting``: alpha, foreground and background);
+            refinement: ``"refinement"``.
         fbeta_threshold: threshold of the F-beta metric: a number in (0, 1) or ``"adaptive"``.
         precision: ``"float32"``, ``"mixed_float16"`` (GPUs; loss scaling is automatic) or
             ``"mixed_bfloat16"`` (recent CPUs and TPUs / Ampere+ GPUs).
@@ -123,6 +130,7 @@ class TrainConfig:
     model: str = "u2netp"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     pretrained: bool = False
+    weights: str | None = None
     freeze_encoder: bool = False
     batchnorm: str = "recalibrate"
     calibration_batches: int = 8
@@ -220,6 +228,14 @@ class TrainConfig:
             isinstance(self.fbeta_threshold, (int, float)) and 0 < float(self.fbeta_threshold) < 1
         ):
             raise ValueError(f"fbeta_threshold: expected a number in (0, 1) or 'adaptive', got {self.fbeta_threshold!r}")
+        if self.weights is not None:
+            if not isinstance(self.weights, str) or not self.weights.strip():
+                raise ValueError(f"weights: expected the path of a weight file or null, got {self.weights!r}")
+            if self.pretrained:
+                raise ValueError(
+                    f"weights: '{self.weights}' and pretrained: true both give the starting weights; "
+                    "set pretrained: false to start from the file (or weights: null for the official weights)"
+                )
         if self.jit_compile not in (True, False, "auto"):
             raise ValueError(f"jit_compile: expected true, false or 'auto', got {self.jit_compile!r}")
         if not self.data and self.task != "matting":
@@ -284,6 +300,31 @@ class TrainConfig:
                 )
             data = data[section]
         return cls.from_dict(data)
+
+    @property
+    def starts_from_weights(self) -> bool:
+        """The run fine-tunes given weights (``pretrained`` or a ``weights`` file), not a fresh model."""
+        return self.pretrained or self.weights is not None
+
+    def check_weights(self) -> None:
+        """Check ``weights`` against the registry and the disk, without TensorFlow (done by the
+        CLI and by :func:`~RMBG.training.trainer.train` before the run folder is touched).
+
+        Raises:
+            FileNotFoundError: no such weight file (the message names it).
+            ValueError: the model is not registered, or its family has no weight importer.
+        """
+        if self.weights is None:
+            return
+        from RMBG.registry import ModelWithWeights
+
+        path = Path(self.weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights: '{self.weights}' is not a file (resolved: {path.resolve()}); give a checkpoint of "
+                f"{self.model} in its family's format, or weights: null"
+            )
+        ModelWithWeights.of(self.model, path)
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (validated)."""

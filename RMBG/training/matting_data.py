@@ -133,6 +133,28 @@ def matting_samples(
     return inputs, targets
 
 
+def fba_training_inputs(inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """FBA matting's three inputs for :func:`matting_samples`' ``(N, H, W, 4)`` array (RGB [0, 255]
+    and the trimap as 0 / 0.5 / 1): ``{"image": RGB in [0, 1], "trimap": the two-channel trimap,
+    "trimap_transform": its distance encoding}`` (:mod:`RMBG.matting.fba`, the same functions
+    inference uses; the distance transform is computed here, once per sample, not in the graph).
+
+    Raises:
+        ValueError: not an ``(N, H, W, 4)`` array.
+    """
+    from RMBG.matting.fba import trimap_transform, two_channel_trimap
+
+    inputs = np.asarray(inputs, np.float32)
+    if inputs.ndim != 4 or inputs.shape[-1] != 4:
+        raise ValueError(f"inputs: expected (N, H, W, 4) RGB + trimap samples, got shape {inputs.shape}")
+    two = np.stack([two_channel_trimap(trimap) for trimap in inputs[..., 3]]).astype(np.float32)
+    return {
+        "image": inputs[..., :3] / 255.0,
+        "trimap": two,
+        "trimap_transform": np.stack([trimap_transform(t) for t in two]).astype(np.float32),
+    }
+
+
 def perturb_mask(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
     """A coarse version of a binary mask: random dilation/erosion, shift, down-up sampling, blur,
     holes and blobs, noise. Returns float32 in [0, 1]."""

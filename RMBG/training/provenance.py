@@ -1,4 +1,5 @@
-"""Where a run came from: the code revision, the library versions and the dataset's checksum.
+"""Where a run came from: the code revision, the library versions, the dataset's checksum and the
+starting weight file's.
 
 Imports no TensorFlow at module level (the versions of TensorFlow and Keras are read from the
 installed packages; the visible devices only when asked for).
@@ -69,4 +70,14 @@ def dataset_checksum(index_csv: str | os.PathLike | None) -> dict[str, str] | No
     path = Path(index_csv).expanduser().resolve()
     if not path.is_file():
         raise FileNotFoundError(f"data: '{index_csv}' is not a file; give the dataset's index.csv")
+    return {"path": str(path), "sha256": file_sha256(path)}
+
+
+def weights_checksum(weights: str | os.PathLike | None) -> dict[str, str] | None:
+    """``{"path": resolved path, "sha256": checksum}`` of the weight file a run started from, or ``None``."""
+    if not weights:
+        return None
+    path = Path(weights).expanduser().resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"weights: '{weights}' is not a file; give the checkpoint the run starts from")
     return {"path": str(path), "sha256": file_sha256(path)}

@@ -9,7 +9,8 @@ task              data                                    loss                me
 ``segmentation``  photos + masks of an index CSV,         ``deep_bce`` /      ``mae``, ``fbeta``,
                   augmented (:mod:`RMBG.data.pipeline`)   ``hybrid``          ``iou``
 ``matting``       composites made from exact alphas       ``matting``         ``unknown_l1``
-                  (:mod:`RMBG.training.matting_data`)
+                  (:mod:`RMBG.training.matting_data`)     (``fba`` for
+                                                          ``fba_matting``)
 ``refinement``    photos + perturbed masks of an index    ``refinement``      ``mae``, ``iou``
                   CSV
 ================  ======================================  ==================  =====================
@@ -35,8 +36,8 @@ from RMBG.inference.image_io import load_image, load_mask
 from RMBG.registry import model_info
 from RMBG.training.config import TrainConfig
 from RMBG.training.losses import get_loss
-from RMBG.training.matting_data import matting_samples, refiner_samples
-from RMBG.training.matting_losses import MattingLoss, RefinementLoss
+from RMBG.training.matting_data import fba_training_inputs, matting_samples, refiner_samples
+from RMBG.training.matting_losses import FBALoss, MattingLoss, RefinementLoss
 from RMBG.training.metrics import MaskIoU, MaskMAE, UnknownRegionL1, default_metrics
 
 
@@ -157,20 +158,47 @@ def _index_arrays(config: TrainConfig, splits: str | None, size: int) -> tuple[n
     return np.stack(photos).astype(np.float32), (np.stack(masks) > 0.5).astype(np.float32)
 
 
-def _stream(config: TrainConfig, inputs: np.ndarray, targets: np.ndarray, initial_epoch: int):
+def _stream(config: TrainConfig, inputs: np.ndarray | dict[str, np.ndarray], targets: np.ndarray, initial_epoch: int):
     samples = tf.data.Dataset.from_tensor_slices((inputs, targets))
     return training_dataset(
-        samples, len(inputs), batch_size=config.batch_size, initial_epoch=initial_epoch,
+        samples, len(targets), batch_size=config.batch_size, initial_epoch=initial_epoch,
         steps_per_epoch=config.steps_per_epoch, augment=None, seed=config.seed, deterministic=config.deterministic,
     )
 
 
+#: The matting family whose network takes FBA's three inputs and returns alpha, F and B (7 channels).
+FBA_FAMILY = "fba_matting"
+
+
+def _is_fba(config: TrainConfig) -> bool:
+    return model_info(config.model).family == FBA_FAMILY
+
+
 class MattingTask(Task):
     """Photo + trimap -> alpha, on composites of :func:`~RMBG.training.matting_data.matting_samples`
-    (backgrounds cropped from the photos of ``config.data`` when given)."""
+    (backgrounds cropped from the photos of ``config.data`` when given).
+
+    ``fba_matting`` trains on the same composites given as FBA's three inputs
+    (:func:`~RMBG.training.matting_data.fba_training_inputs`) with ``loss: fba``
+    (:class:`~RMBG.training.matting_losses.FBALoss`: alpha, foreground and background); the other
+    matting models take ``(N, H, W, 4)`` with ``loss: matting``.
+    """
 
     name = "matting"
     input_channels = 4
+
+    def check_model(self, config: TrainConfig) -> None:
+        """Also refuse a loss the model's outputs do not fit (FBA: 7 channels, ``fba``; else ``matting``)."""
+        super().check_model(config)
+        wanted = "fba" if _is_fba(config) else "matting"
+        if config.loss != wanted:
+            what = ("its 7-channel output (alpha, foreground, background) trains with FBALoss" if wanted == "fba"
+                    else "it predicts alpha alone (FBALoss needs alpha, foreground and background)")
+            raise ValueError(f"loss: model {config.model!r}: {what}; set loss: {wanted}, got loss: {config.loss}")
+        size = _square_size(config)
+        if wanted == "fba" and size % 8:
+            fit = -(-size // 8) * 8
+            raise ValueError(f"image_size: FBA matting needs sides that are multiples of 8, got {size}; use e.g. [{fit}, {fit}]")
 
     def _foregrounds(self, config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
         """The real ``(photo, alpha)`` pairs of the ``foregrounds`` index CSV (all rows)."""
@@ -190,11 +218,16 @@ class MattingTask(Task):
         return pairs
 
     def data(self, config: TrainConfig, model: keras.Model, initial_epoch: int) -> TaskData:
+
+
         size = _square_size(config)
+        fba = _is_fba(config)
         backgrounds = _index_arrays(config, None, max(128, 2 * size))[0] if config.data else None
         options = dict(backgrounds=backgrounds, foregrounds=self._foregrounds(config), max_band=config.max_band)
         x_train, y_train = matting_samples(config.samples, size, seed=config.seed, **options)
         x_val, y_val = matting_samples(config.val_samples, size, seed=config.seed + 10_000, **options)
+        if fba:
+            x_train, x_val = fba_training_inputs(x_train), fba_training_inputs(x_val)
         train, steps = _stream(config, x_train, y_train, initial_epoch)
         val = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(config.batch_size)
         unknown = y_val[..., 1]
@@ -203,6 +236,9 @@ class MattingTask(Task):
         return TaskData(train=train, steps=steps, val=val, baseline=baseline)
 
     def loss(self, config: TrainConfig) -> keras.losses.Loss:
+
+        if config.loss == "fba":
+            return FBALoss()
         return MattingLoss(composition_weight=0.5, laplacian_weight=1.0)
 
     def metrics(self, config: TrainConfig) -> list[keras.metrics.Metric]:

@@ -45,7 +45,7 @@ from RMBG.training.finetune import (  # noqa: F401  (re-exported: the fine-tunin
     recalibrate_folded_batchnorm,
 )
 from RMBG.training.metrics import FBeta, MaskIoU, MaskMAE
-from RMBG.training.provenance import dataset_checksum, environment_versions, git_revision
+from RMBG.training.provenance import dataset_checksum, environment_versions, git_revision, weights_checksum
 from RMBG.training.run_dir import (  # noqa: F401  (re-exported for callers of the trainer)
     RESUMABLE_CHANGES,
     RUN_FILES,
@@ -75,8 +75,8 @@ class TrainResult:
         epochs_completed: epochs completed in the run so far.
         stopped_early: early stopping ended the run.
         paths: the run's files (see :data:`RUN_FILES`).
-        initial_metrics: validation metrics of the pretrained model before fine-tuning
-            (``None`` when not ``pretrained``).
+        initial_metrics: validation metrics of the starting model before fine-tuning
+            (``None`` without ``pretrained`` or ``weights``).
         tracking_run_id: the MLflow run of this training run (``None`` when untracked).
     """
 
@@ -147,6 +147,7 @@ def _record_provenance(config: TrainConfig, paths: dict[str, Path], strategy, id
     info = {
         "git": git_revision(),
         "dataset": dataset_checksum(config.data),
+        "weights": weights_checksum(config.weights),
         "environment": environment_versions(),
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
@@ -179,7 +180,7 @@ def _prepare_finetune(model, config: TrainConfig, data: TaskData, strategy, init
         frozen = freeze_encoder(model)
         if verbose:
             print(f"freeze_encoder: {frozen} encoder layers frozen")
-    if not config.pretrained:
+    if not config.starts_from_weights:
         return
     folded = folded_batchnorm_layers(model)
     if folded and config.batchnorm == "freeze":
@@ -195,13 +196,14 @@ def _prepare_finetune(model, config: TrainConfig, data: TaskData, strategy, init
 
 
 def _initial_metrics(model, config: TrainConfig, data: TaskData, paths, initial_epoch: int, verbose: int):
-    """The pretrained model's validation metrics before fine-tuning (measured once, kept in ``state/``)."""
+    """The starting model's validation metrics before fine-tuning (``pretrained`` or ``weights``;
+    measured once, kept in ``state/``)."""
     path = paths["state"] / "initial_metrics.json"
-    if config.pretrained and initial_epoch == 0:
+    if config.starts_from_weights and initial_epoch == 0:
         initial = model.evaluate(data.val, steps=config.validation_steps, return_dict=True, verbose=0)
         write_json(path, {k: float(v) for k, v in initial.items()})
         if verbose:
-            print("pretrained model before training: " + ", ".join(f"val_{k} {v:.4f}" for k, v in initial.items()))
+            print(f"{'pretrained' if config.pretrained else 'weights'} model before training: " + ", ".join(f"val_{k} {v:.4f}" for k, v in initial.items()))
     return read_json(path)
 
 
@@ -225,7 +227,7 @@ def _summarise(model, config: TrainConfig, data: TaskData, paths, callbacks, ini
         "steps_per_epoch": data.steps,
         "task": config.task,
         "model": config.model,
-        "image_size": list(model.image_size or config.image_size or ()),
+        "image_size": list(getattr(model, "image_size", None) or config.image_size or ()),  # FBA has none
         "precision": config.precision,
     }
     write_json(paths["metrics"], summary)
@@ -240,8 +242,18 @@ def _finish_tracking(tracker: Tracker, task: Task, model, paths: dict[str, Path]
     names = ("best", "metrics", "config", "run_info", "log")
     tracker.log_artifacts([paths[n] for n in names], artifact_path="run")
     checkpoint = paths["best"] if paths["best"].is_file() else paths["last"]
-    tracker.log_keras_model(checkpoint, input_channels=task.input_channels, output_size=model.image_size)
+    if _takes_named_inputs(model):  # FBA: three named inputs, not the pyfunc model's one image tensor
+        print(f"tracking: {model.name} takes named inputs; its checkpoint is logged under run/, not as a pyfunc model")
+    else:
+        tracker.log_keras_model(checkpoint, input_channels=task.input_channels, output_size=model.image_size)
     tracker.finish("FINISHED")
+
+
+def _takes_named_inputs(model) -> bool:
+    try:
+        return isinstance(model.input, dict)
+    except (AttributeError, ValueError):  # a subclassed model not called yet has no symbolic input
+        return False
 
 
 def _fit(model, config: TrainConfig, data: TaskData, callbacks, initial_epoch: int, verbose) -> None:
@@ -274,6 +286,7 @@ def train(config: TrainConfig, *, verbose: int | str = "auto", tracking: Trackin
     _require_tensorboard(config)
     task: Task = get_task(config.task)
     task.check_model(config)
+    config.check_weights()
     strategy = select_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF work
     identity = worker_identity()
     run_dir = Path(config.run_dir).expanduser().resolve()

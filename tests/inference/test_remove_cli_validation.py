@@ -35,7 +35,9 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         archive.writestr("model.weights.h5", b"")
     a_file = tmp_path / "a_file.txt"
     a_file.write_text("x")
-    return {"garbage": garbage, "no_config": no_config, "file": a_file}
+    onnx = tmp_path / "model.onnx"  # only its existence is checked before loading
+    onnx.write_bytes(b"x")
+    return {"garbage": garbage, "no_config": no_config, "file": a_file, "onnx": onnx}
 
 
 BAD_OPTIONS = [
@@ -63,6 +65,9 @@ BAD_OPTIONS = [
     (["--model", "{garbage}"], "not a zip archive"),
     (["--model", "{no_config}"], "holds no config.json"),
     (["--model", "{tmp}/missing.onnx"], "no such file"),
+    (["--model", "tracer_b7", "--weights", "{tmp}/missing.pth"], "--weights: no such file '{tmp}/missing.pth'"),
+    (["--model", "{onnx}", "--weights", "{file}"], "--weights: applies to a registry model name"),
+    (["--model", "resnet50_unet", "--weights", "{file}"], "--weights: model 'resnet50_unet' (family resnet50_unet) has no weight importer"),
     (["-o", "{file}"], "exists and is not a folder"),
     (["-o", "{file}/sub"], "is a file, not a folder"),
 ]
@@ -75,7 +80,7 @@ def test_bad_option_is_one_clear_line_and_exit_2(options, expected, photos, tmp_
     assert main(argv) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0], captured.err
+    assert len(lines) == 1 and expected.format(**names) in lines[0], captured.err
     assert lines[0].startswith("python -m RMBG remove: error: ") and "Traceback" not in captured.err
     assert not (photos.parent / "outputs").exists() and captured.out == ""
 

@@ -1,6 +1,7 @@
 """TRACER-B7 in use: create_model(weights=".pth"), the .keras round trip, `remove` end to end on a
-real photo, and the ONNX export, all with a checkpoint written by CarveKit's own module (random
-weights; the official file cannot be downloaded here). 128x128 keeps it small; one build, one load.
+real photo, CarveKit's whole pipeline (`--post fba --post-weights`), and the ONNX export, all with
+checkpoints written by CarveKit's own modules (random weights; the official files cannot be
+downloaded here). 128x128 keeps it small; one build, one load.
 """
 
 from __future__ import annotations
@@ -84,6 +85,49 @@ def test_remove_cli_end_to_end_on_a_real_photo(keras_file, model, tmp_path):
     expected = cv2.resize(model(small, training=False).numpy()[0, ..., 0], image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     # The alpha is the model's mask, resized back and quantised to 8 bits (half a level: 0.5 / 255).
     assert np.abs(cutout[..., 3] / 255.0 - np.clip(expected, 0, 1)).max() <= 1.0 / 255.0
+
+
+#: The random TRACER's masks are flat (about 0.47..0.60 on real photos): the CarveKit trimap's own
+#: thresholds (foreground above 231/255, background only at level 0) would leave no known region, so
+#: the test asks for foreground above 0.52 and background below 0.48.
+TRIMAP_THRESHOLD = 0.52
+
+
+def test_remove_tracer_with_post_fba_and_post_weights_end_to_end(keras_file, tmp_path):
+    """`remove -m tracer.keras --post fba --post-weights fba.pth`: CarveKit's pipeline, both networks from
+    checkpoints written by CarveKit's own modules; the alpha is fba_postprocess on the tracer mask."""
+    from matting_nets.fba_reference import random_reference as random_fba, save_reference  # tests/ is on sys.path
+    from PIL import Image
+
+    from RMBG.cli import main
+    from RMBG.inference.image_io import load_image
+    from RMBG.inference.remover import Remover
+    from RMBG.matting.fba import fba_postprocess
+    from RMBG.matting.postprocessors import trimap_config_from_options
+    from RMBG.matting.trimap import make_trimap
+
+    fba_checkpoint = save_reference(random_fba(seed=2), tmp_path / "my_fba.pth")
+    photo = require_asset("u2net_testdata", "images", "rifle2.jpeg")  # the smallest photo (290x173): FBA's cost is its area
+    out = tmp_path / "outputs"
+    code = main(["remove", "-i", str(photo), "-o", str(out), "-m", str(keras_file), "--backend", "keras", "--post", "fba",
+                 "--post-weights", str(fba_checkpoint), "--trimap-threshold", str(TRIMAP_THRESHOLD)])
+    assert code == 0
+    rgba = np.asarray(Image.open(out / "rifle2.png").convert("RGBA"))
+
+    image = load_image(photo)
+    mask = Remover(str(keras_file), backend="keras").predict_mask(image)  # the same cached model, one photo per call
+    trimap = make_trimap(mask, trimap_config_from_options("carvekit", TRIMAP_THRESHOLD, None, None))
+    alpha, foreground = fba_postprocess(image, mask, trimap_threshold=TRIMAP_THRESHOLD, fba_model=str(fba_checkpoint))
+    unknown = trimap == 128
+    assert unknown.any() and (trimap == 0).any() and (trimap == 255).any(), np.percentile(mask, [1, 50, 99])
+    np.testing.assert_array_equal(rgba[..., 3][trimap == 0], 0)
+    np.testing.assert_array_equal(rgba[..., 3][trimap == 255], 255)
+    np.testing.assert_allclose(rgba[..., 3] / 255.0, alpha, atol=1 / 255 + 1e-6)  # 8-bit quantisation
+    soft = unknown & (alpha > 0.1) & (alpha < 0.9)
+    assert soft.sum() > 100
+    # The band's colours are FBA's foreground, not the photo's.
+    np.testing.assert_allclose(rgba[..., :3][soft], np.round(foreground[soft] * 255), atol=1)
+    assert np.abs(rgba[..., :3][soft].astype(int) - image[soft]).mean() > 1
 
 
 @pytest.mark.slow

@@ -245,6 +245,58 @@ def test_prepare_command_reports_every_engine(artefact, capsys):
     assert metadata["parity"]["cpu"]["model"]
 
 
+def test_a_local_weight_file_gets_an_artefact_keyed_by_its_checksum(artefact, photos, tmp_path, capsys):
+    """`prepare u2netp --weights FILE` exports it once; `remove --model u2netp --weights FILE` (backend
+    auto) then runs that artefact without TensorFlow; another file content is another key. The file
+    here holds the official bytes under another name, so its masks must equal the official artefact's."""
+    from RMBG.checksums import file_sha256
+    from RMBG.cli import main
+    from RMBG.registry import ModelWithWeights
+
+    mine = tmp_path / "my u2netp.onnx"
+    official = require_asset("weights", "u2netp.onnx").read_bytes()
+    mine.write_bytes(official)
+    spec = ModelWithWeights.of("u2netp", mine)
+    stem, key, source = artefact_key(spec)
+    assert stem == "u2netp-my_u2netp" and source.startswith(f"weights:u2netp:{file_sha256(mine)}:")
+    assert key != artefact.metadata["key"]  # never the registry name's artefact
+    elsewhere = tmp_path / "elsewhere" / "other name.onnx"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(official)
+    assert artefact_key(ModelWithWeights.of("u2netp", elsewhere))[1] == key  # the bytes decide, not the path
+
+    assert main(["prepare", "u2netp", "--weights", str(mine)]) == 0
+    assert "auto ->" in capsys.readouterr().out
+    built = find_artefact(spec)
+    assert built is not None and built.metadata["source"] == source and built.path.parent.name == f"{stem}-{key}"
+    assert built.parity["onnxruntime"]["fp32"]["iou_min"] >= 0.999
+    import cv2
+
+    batch = np.stack([cv2.resize(photo, (320, 320), interpolation=cv2.INTER_LINEAR) for photo in photos]).astype(np.float32)
+    np.testing.assert_allclose(load_engine(spec, "onnxruntime").predict(batch),
+                               load_engine(artefact.path, "onnxruntime").predict(batch), atol=1e-6)
+
+    source_folder, out = tmp_path / "images", tmp_path / "out"
+    source_folder.mkdir()
+    photo = list_images(require_asset("u2net_testdata", "images"))[0]
+    (source_folder / photo.name).write_bytes(photo.read_bytes())
+    code = (f"import sys; from RMBG.cli import main; rc = main(['remove', '-i', {str(source_folder)!r}, '-o', {str(out)!r}, "
+            f"'--model', 'u2netp', '--weights', {str(mine)!r}]); {NO_TF}; sys.exit(rc)")
+    result = _run(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "backend auto ->" in result.stderr and (out / f"{photo.stem}.png").is_file()
+
+    changed = bytearray(official)
+    changed[len(changed) // 2] ^= 0xFF
+    mine.write_bytes(bytes(changed))  # the same path, edited: its artefact no longer applies
+    assert artefact_key(ModelWithWeights.of("u2netp", mine))[1] != key
+    assert find_artefact(ModelWithWeights.of("u2netp", mine)) is None
+    assert main(["prepare", "u2netp", "u2net", "--weights", str(mine)]) == 2
+    assert "--weights: applies to one registry model name" in capsys.readouterr().err
+    assert main(["prepare", "u2netp", "--weights", str(tmp_path / "missing.pth")]) == 2
+    assert "--weights: no such file" in capsys.readouterr().err
+
+
 def test_the_server_serves_from_the_runtime_without_tensorflow(artefact, tmp_path):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")

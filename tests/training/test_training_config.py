@@ -120,3 +120,44 @@ def test_train_command_refuses_a_missing_index_before_any_work(tmp_path, capsys)
     code = main(["train", "--set", f"data={tmp_path / 'absent.csv'}", "--set", f"run_dir={run_dir}"])
     assert code == 2 and "is not a file" in capsys.readouterr().err
     assert not run_dir.exists()
+
+
+def test_weights_is_a_path_or_null_and_not_with_pretrained(tmp_path):
+    assert TrainConfig().weights is None and not TrainConfig().starts_from_weights
+    config = TrainConfig().with_overrides(["model=tracer_b7", f"weights={tmp_path / 'mine.pth'}"])
+    assert config.weights == str(tmp_path / "mine.pth") and config.starts_from_weights
+    assert TrainConfig.from_yaml_text(config.to_yaml()) == config
+    with pytest.raises(ValueError, match="weights: '.*mine.pth' and pretrained: true both give the starting weights"):
+        config.replace(pretrained=True)
+    with pytest.raises(ValueError, match="weights: expected the path of a weight file or null, got 3"):
+        TrainConfig(weights=3)
+
+
+def test_check_weights_names_the_missing_file_and_a_family_without_importer(tmp_path):
+    missing = tmp_path / "missing.pth"
+    with pytest.raises(FileNotFoundError, match=f"weights: '{missing}' is not a file"):
+        TrainConfig(model="tracer_b7", weights=str(missing)).check_weights()
+    present = tmp_path / "present.pth"
+    present.write_bytes(b"x")
+    with pytest.raises(ValueError, match="'resnet50_unet' .* has no weight importer"):
+        TrainConfig(model="resnet50_unet", weights=str(present)).check_weights()
+    TrainConfig(model="tracer_b7", weights=str(present)).check_weights()  # existence and importer only; read when built
+
+
+def test_print_config_shows_weights(capsys):
+    args = _parse(["train", "--print-config"])
+    assert args.func(args) == 0
+    assert "\nweights: null\n" in capsys.readouterr().out
+
+
+def test_train_command_refuses_missing_weights_before_any_work(tmp_path, capsys):
+    import subprocess
+
+    run_dir, missing = tmp_path / "run", tmp_path / "my_tracer.pth"
+    code = ("import sys; from RMBG.cli import main; "
+            f"rc = main(['train', '--set', 'model=tracer_b7', '--set', 'weights={missing}', '--set', 'run_dir={run_dir}']); "
+            "assert 'tensorflow' not in sys.modules; sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"train: weights: '{missing}' is not a file" in done.stderr and "Traceback" not in done.stderr
+    assert not run_dir.exists()

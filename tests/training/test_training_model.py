@@ -185,3 +185,33 @@ def test_one_fine_tuning_step_does_not_collapse_iou(horses):
     assert np.isfinite(logs["loss"])
     after = _iou(masks, model(images, training=False).numpy())
     assert after >= before - 0.05, (before, after)
+
+
+def test_weights_file_is_placed_and_its_folded_batchnorm_is_recalibrated():
+    """``weights: u2netp.onnx`` (a local file in the family's format, here the official ONNX export):
+    build_model places its tensors strictly, and the trainer treats it like pretrained weights:
+    the folded BatchNorm is recalibrated without changing the predictions."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    from RMBG.training.tasks import TaskData
+    from RMBG.training.trainer import _prepare_finetune
+
+    path = require_asset("weights", "u2netp.onnx")
+    config = TrainConfig(weights=str(path), image_size=(64, 64))
+    model = build_model(config)
+    tensors = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+    side1 = model.backbone.get_layer("side1")
+    np.testing.assert_array_equal(np.asarray(side1.kernel), tensors["side1.weight"].transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(np.asarray(side1.bias), tensors["side1.bias"])
+    assert not np.array_equal(np.asarray(create_model("u2netp", image_size=(64, 64)).backbone.get_layer("side1").kernel),
+                              np.asarray(side1.kernel))
+
+    folded = folded_batchnorm_layers(model)
+    assert len(folded) == 112  # the ONNX export is BatchNorm-folded
+    images, _ = _batch(4, 64)
+    before = model(images, training=False).numpy()
+    data = TaskData(train=None, steps=1, val=None, calibration=[images])
+    _prepare_finetune(model, config, data, tf.distribute.get_strategy(), 0, 0)
+    assert folded_batchnorm_layers(model) == []
+    np.testing.assert_allclose(model(images, training=False).numpy(), before, atol=1e-4)

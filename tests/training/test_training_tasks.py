@@ -1,6 +1,6 @@
 """The matting and refinement tasks go through the one trainer: tiny runs of ``matting_net`` and
-``refiner`` (the front end of ``python -m RMBG.matting.train_nets``), their run folders and
-metrics, and the task checks."""
+``refiner`` (the front end of ``python -m RMBG.matting.train_nets``) and of FBA matting (its three
+inputs, ``loss: fba``), their run folders and metrics, and the task checks."""
 
 from __future__ import annotations
 
@@ -55,10 +55,57 @@ def test_a_model_of_another_task_is_refused(shapes, tmp_path):
         train(config, verbose=0)
 
 
+@pytest.mark.slow
+def test_fba_matting_trains_through_the_matting_task(tmp_path):
+    """One block per encoder stage keeps the graph small; the task feeds FBA's three inputs
+    (image, two-channel trimap, distance encoding) and trains alpha, F and B with FBALoss."""
+    from RMBG.matting import fba
+    from RMBG.training.matting_data import fba_training_inputs, matting_samples
+
+    x, y = matting_samples(2, 32, seed=0)
+    inputs = fba_training_inputs(x)
+    assert {k: v.shape for k, v in inputs.items()} == {"image": (2, 32, 32, 3), "trimap": (2, 32, 32, 2),
+                                                        "trimap_transform": (2, 32, 32, 6)}
+    np.testing.assert_allclose(inputs["image"], x[..., :3] / 255.0)
+    np.testing.assert_array_equal(inputs["trimap"][1], fba.two_channel_trimap(x[1, ..., 3]))
+    np.testing.assert_array_equal(inputs["trimap_transform"][1], fba.trimap_transform(inputs["trimap"][1]))
+    assert np.all(inputs["trimap"][..., 1][x[..., 3] == 1] == 1) and np.all(inputs["trimap"][..., 0][x[..., 3] == 0] == 1)
+
+    config = TrainConfig(task="matting", model="fba_matting", loss="fba", model_overrides={"block_counts": [1, 1, 1, 1]},
+                         data=None, augment={"enabled": False}, image_size=(32, 32), batch_size=2, samples=4,
+                         val_samples=2, epochs=1, steps_per_epoch=1, tensorboard="off", run_dir=str(tmp_path / "fba"))
+    result = train(config, verbose=0)
+    metrics = json.loads((tmp_path / "fba" / "metrics.json").read_text())
+    assert set(metrics["val"]) == {"loss", "unknown_l1"} and metrics["image_size"] == [32, 32]
+    assert np.isfinite(result.history["val_loss"]).all()
+    best = keras.saving.load_model(tmp_path / "fba" / "best.keras")
+    sample = {k: v[:1] for k, v in inputs.items()}
+    assert best(sample).shape == (1, 32, 32, 7)
+    np.testing.assert_allclose(best(sample), result.model(sample), atol=1e-5)
+
+
+@pytest.mark.parametrize("model, loss, wanted", [("fba_matting", "matting", "fba"), ("matting_net", "fba", "matting")])
+def test_the_matting_loss_must_fit_the_model(model, loss, wanted, tmp_path):
+    config = TrainConfig(task="matting", model=model, loss=loss, data=None, augment={"enabled": False},
+                         image_size=(32, 32), run_dir=str(tmp_path / "r"))
+    with pytest.raises(ValueError, match=f"set loss: {wanted}, got loss: {loss}"):
+        train(config, verbose=0)
+    assert not (tmp_path / "r").exists()
+
+
+def test_fba_needs_sides_that_are_multiples_of_8(tmp_path):
+    config = TrainConfig(task="matting", model="fba_matting", loss="fba", model_overrides={"block_counts": [1, 1, 1, 1]},
+                         data=None, augment={"enabled": False}, image_size=(36, 36), samples=2, val_samples=2,
+                         run_dir=str(tmp_path / "r"))
+    with pytest.raises(ValueError, match=r"multiples of 8, got 36; use e.g. \[40, 40\]"):
+        train(config, verbose=0)
+    assert not (tmp_path / "r").exists()  # refused before the run folder is made
+
+
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"task": "matting", "loss": "deep_bce"}, r"loss: expected one of \('matting',\)"),
+        ({"task": "matting", "loss": "deep_bce"}, r"loss: expected one of \('matting', 'fba'\)"),
         ({"task": "refinement", "loss": "refinement"}, "augment: the refinement task makes its own"),
         ({"task": "segmentation", "foregrounds": "fg.csv"}, "foregrounds: real foregrounds are matting data"),
         ({"lr_schedule": "cosine"}, "reduce_lr_patience: 8 reduces the learning rate"),

@@ -101,6 +101,12 @@ class FBAMattingBackbone(keras.Model):
         self.input_channels = int(input_channels)
         self.block_counts = block_counts
 
+    def encoder_layers(self) -> list[keras.layers.Layer]:
+        """Every layer of this encoder (the whole ResNet-50 GN+WS), for ``freeze_encoder``: the
+        decoder and the fusion then train alone. GroupNorm keeps no batch statistics, so frozen
+        layers compute the same in training and inference."""
+        return list(self.layers)
+
     def get_config(self):
         return {
             "name": self.name, "trainable": self.trainable,
