@@ -23,7 +23,7 @@ import numpy as np
 
 from RMBG.export.cache import exported_file, segmenter_metadata
 from RMBG.export.tflite_export import TFLiteRunner
-from RMBG.registry import check_pretrained_name, load_model
+from RMBG.registry import ModelWithWeights, check_pretrained_name, check_task, load_model
 from RMBG.runtime import load_engine
 from RMBG.runtime.engines import PRECISIONS, THREAD_SCHEMES
 from RMBG.runtime.select import BACKENDS as RUNTIME_BACKENDS
@@ -113,8 +113,6 @@ def make_predictor(model: Any, backend: str = "auto", *, precision: str = "fp32"
     Raises:
         ValueError: see :func:`check_backend_options`; an unknown model.
     """
-    from RMBG.registry import ModelWithWeights, check_pretrained_name, check_task
-
     check_backend_options(backend, precision, threads, scheme)
     if isinstance(model, str) and not model.endswith((".keras", ".onnx", ".tflite")):
         check_pretrained_name(model, "segmentation")  # the same refusals on every backend

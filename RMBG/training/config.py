@@ -18,6 +18,7 @@ import yaml
 
 from RMBG.atomic import atomic_write_bytes
 from RMBG.data.augment import AugmentConfig
+from RMBG.registry import ModelWithWeights
 
 #: What a run trains: each task supplies its data, losses and metrics (:mod:`RMBG.training.tasks`).
 TASKS = ("segmentation", "matting", "refinement")
@@ -316,8 +317,6 @@ class TrainConfig:
         """
         if self.weights is None:
             return
-        from RMBG.registry import ModelWithWeights
-
         path = Path(self.weights).expanduser()
         if not path.is_file():
             raise FileNotFoundError(

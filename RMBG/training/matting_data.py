@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from RMBG.data.synthetic import synthetic_sample
+from RMBG.matting.fba import trimap_transform, two_channel_trimap
 
 
 def random_crop(rng: np.random.Generator, photo: np.ndarray, size: int) -> np.ndarray:
@@ -142,8 +143,6 @@ def fba_training_inputs(inputs: np.ndarray) -> dict[str, np.ndarray]:
     Raises:
         ValueError: not an ``(N, H, W, 4)`` array.
     """
-    from RMBG.matting.fba import trimap_transform, two_channel_trimap
-
     inputs = np.asarray(inputs, np.float32)
     if inputs.ndim != 4 or inputs.shape[-1] != 4:
         raise ValueError(f"inputs: expected (N, H, W, 4) RGB + trimap samples, got shape {inputs.shape}")
