@@ -35,8 +35,10 @@ from RMBG.runtime.parity import measure_engines
 
 log = logging.getLogger(__name__)
 
-#: Bumped when the artefact layout or the parity record changes.
-ARTEFACT_VERSION = 1
+#: Bumped when the artefact layout or the parity record changes (it is part of the key, so older
+#: artefacts are rebuilt, not trusted). 2: artefacts built before the OpenVINO engine's dtype fix
+#: recorded "openvino: data type 'f32' not understood" and kept ``auto`` off OpenVINO.
+ARTEFACT_VERSION = 2
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "artefact.json"
 
