@@ -59,25 +59,19 @@ def environment_versions(devices: bool = True) -> dict[str, Any]:
 
 
 
-def dataset_checksum(index_csv: str | os.PathLike | None) -> dict[str, str] | None:
-    """``{"path": resolved path, "sha256": checksum of the index CSV}`` or ``None`` without one.
+def file_checksum(setting: str, value: str | os.PathLike | None, fix: str) -> dict[str, str] | None:
+    """``{"path": resolved path, "sha256": checksum}`` of the file a run setting names, or ``None`` without one.
 
-    The index lists every photo and mask with its split, so its checksum identifies the dataset
-    version a run trained on (the files themselves are versioned by DVC, see ``docs/mlops.md``).
+    Used for ``data`` (the index lists every photo and mask with its split, so its checksum identifies
+    the dataset version; the files themselves are versioned by DVC, see ``docs/mlops.md``) and for
+    ``weights`` (the checkpoint a run starts from).
+
+    Raises:
+        FileNotFoundError: ``value`` is not a file (the message names ``setting`` and gives ``fix``).
     """
-    if not index_csv:
+    if not value:
         return None
-    path = Path(index_csv).expanduser().resolve()
+    path = Path(value).expanduser().resolve()
     if not path.is_file():
-        raise FileNotFoundError(f"data: '{index_csv}' is not a file; give the dataset's index.csv")
-    return {"path": str(path), "sha256": file_sha256(path)}
-
-
-def weights_checksum(weights: str | os.PathLike | None) -> dict[str, str] | None:
-    """``{"path": resolved path, "sha256": checksum}`` of the weight file a run started from, or ``None``."""
-    if not weights:
-        return None
-    path = Path(weights).expanduser().resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"weights: '{weights}' is not a file; give the checkpoint the run starts from")
+        raise FileNotFoundError(f"{setting}: '{value}' is not a file; {fix}")
     return {"path": str(path), "sha256": file_sha256(path)}

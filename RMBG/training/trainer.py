@@ -45,7 +45,7 @@ from RMBG.training.finetune import (  # noqa: F401  (re-exported: the fine-tunin
     recalibrate_folded_batchnorm,
 )
 from RMBG.training.metrics import FBeta, MaskIoU, MaskMAE
-from RMBG.training.provenance import dataset_checksum, environment_versions, git_revision, weights_checksum
+from RMBG.training.provenance import environment_versions, file_checksum, git_revision
 from RMBG.training.run_dir import (  # noqa: F401  (re-exported for callers of the trainer)
     RESUMABLE_CHANGES,
     RUN_FILES,
@@ -146,8 +146,8 @@ def _record_provenance(config: TrainConfig, paths: dict[str, Path], strategy, id
     config.to_yaml(paths["config"])
     info = {
         "git": git_revision(),
-        "dataset": dataset_checksum(config.data),
-        "weights": weights_checksum(config.weights),
+        "dataset": file_checksum("data", config.data, "give the dataset's index.csv"),
+        "weights": file_checksum("weights", config.weights, "give the checkpoint the run starts from"),
         "environment": environment_versions(),
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
