@@ -8,7 +8,7 @@ The reference (CarveKit 4.1.2, ``carvekit/ml/arch/fba_matting/transforms.py`` an
 * the two-channel trimap: channel 0 = known background, channel 1 = known foreground
   (:func:`two_channel_trimap`);
 * ``trimap_transform``: for each known region ``k`` (when it is not empty), the Euclidean distance
-  ``d`` of every pixel to the region (OpenCV's exact ``DIST_L2`` transform) encoded as three
+  ``d`` of every pixel to the region (exact: :func:`squared_distance_to`) encoded as three
   Gaussians ``exp(-d^2 / (2 (s L)^2))``, ``L = 320``, ``s in (0.02, 0.08, 0.16)``: six channels,
   background's first (:func:`trimap_transform`).
 
@@ -94,10 +94,36 @@ def two_channel_trimap(trimap: np.ndarray) -> np.ndarray:
     return np.stack([is_bg, is_fg], axis=-1).astype(np.float32)
 
 
+def squared_distance_to(region: np.ndarray) -> np.ndarray:
+    """Exact squared Euclidean distance (float32 integers) of every pixel to the nearest ``True``
+    pixel of the ``HxW`` boolean ``region`` (0 on the region).
+
+    OpenCV's ``DIST_MASK_PRECISE`` transform is exact up to its float32 square root, and that
+    rounding differs between CPUs and even between calls on one CPU (IPP's code path depends on the
+    buffer's alignment: one Intel Xeon gave 1-ulp differences on the same trimap twice). The true
+    squared distance is an integer ``dy^2 + dx^2``, so rounding ``d^2`` (computed in float64) to the
+    nearest integer recovers it exactly while ``d`` is within ``k`` ulp (2^-24 relative each) and
+    ``d^2 < 2^22 / k``; that is beyond the encoding's range for any ``k <= 7``: the widest Gaussian
+    of :func:`trimap_transform` underflows to 0 from ``d^2 ~ 5.5e5``. The result is the same on
+    every CPU and every call.
+
+    Raises:
+        ValueError: ``region`` is not 2-D.
+    """
+    region = np.asarray(region, bool)
+    if region.ndim != 2:
+        raise ValueError(f"region: expected an HxW boolean mask, got shape {region.shape}")
+    # distanceTransform measures the distance to the nearest zero pixel: zero on the region.
+    outside = np.where(region, 0, 255).astype(np.uint8)
+    distance = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE).astype(np.float64)
+    return np.rint(np.square(distance)).astype(np.float32)
+
+
 def trimap_transform(two_channel: np.ndarray) -> np.ndarray:
     """FBA's distance encoding ``HxWx6`` float32 of a two-channel trimap (see the module docstring).
 
     A channel's region is where its value is above 0.5; an empty region leaves its three channels 0.
+    Distances are exact (:func:`squared_distance_to`), so the encoding is bit-identical across CPUs.
 
     Raises:
         ValueError: not an ``HxWx2`` array.
@@ -111,11 +137,9 @@ def trimap_transform(two_channel: np.ndarray) -> np.ndarray:
         region = two_channel[..., k] > 0.5
         if not region.any():
             continue
-        # distanceTransform measures the distance to the nearest zero pixel: zero on the region.
-        outside = np.where(region, 0, 255).astype(np.uint8)
-        squared = -np.square(cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE))
+        negative_squared = -squared_distance_to(region)
         for j, scale in enumerate(TRANSFORM_SCALES):
-            encoded[..., 3 * k + j] = np.exp(squared / np.float32(2.0 * (scale * TRANSFORM_LENGTH) ** 2))
+            encoded[..., 3 * k + j] = np.exp(negative_squared / np.float32(2.0 * (scale * TRANSFORM_LENGTH) ** 2))
     return encoded
 
 

@@ -96,12 +96,28 @@ def test_trimap_transform_and_normalisation_equal_the_reference():
     two = fba.two_channel_trimap(trimap)
     np.testing.assert_array_equal(two[..., 0], trimap == 0)
     np.testing.assert_array_equal(two[..., 1], trimap == 255)
-    # The reference computes in float32 and stores float64; exact equality is expected (same
-    # OpenCV transform, same float32 arithmetic).
-    np.testing.assert_allclose(fba.trimap_transform(two), transforms.trimap_transform(two.astype(np.float64)), rtol=0, atol=1e-7)
+    # Our squared distances are exact: equal to a brute-force minimum over the region's pixels.
+    for k in range(2):
+        region = two[..., k] > 0.5
+        ys, xs = np.nonzero(region)
+        gy, gx = np.mgrid[: region.shape[0], : region.shape[1]]
+        brute = ((gy[..., None] - ys) ** 2 + (gx[..., None] - xs) ** 2).min(axis=-1)
+        np.testing.assert_array_equal(fba.squared_distance_to(region), brute)
+    # The reference squares OpenCV's float32 distance in float32; ours starts from the exact
+    # integer. With OpenCV's root within k ulp (correctly rounded, k = 0.5, on AMD Zen 4; the Intel
+    # CI's IPP path differed by 1.8e-7 in the encoding, which fits k = 2), x = d^2 / c differs by at
+    # most (2k + 1) * 2^-24 relative, exp(-x) by at most max(x e^-x) = e^-1 times that, plus one
+    # rounding of exp (<= 2^-24 below 1): 1.7e-7 for k = 2; 3e-7 covers k = 3. A wrong scale or
+    # channel fails by more than 1e-3.
+    bound = 3e-7
+    np.testing.assert_allclose(fba.trimap_transform(two), transforms.trimap_transform(two.astype(np.float64)), rtol=0, atol=bound)
     only_fg = np.zeros_like(two)
     only_fg[5:9, 5:9, 1] = 1  # no background at all: its three channels stay 0, as in the reference
-    np.testing.assert_allclose(fba.trimap_transform(only_fg), transforms.trimap_transform(only_fg.astype(np.float64)), atol=1e-7)
+    np.testing.assert_allclose(fba.trimap_transform(only_fg), transforms.trimap_transform(only_fg.astype(np.float64)), rtol=0, atol=bound)
+    # Deterministic: the same trimap at a different buffer alignment gives the same bits.
+    shifted = np.empty(two.size + 1, np.float32)[1:].reshape(two.shape)
+    shifted[...] = two
+    np.testing.assert_array_equal(fba.trimap_transform(shifted), fba.trimap_transform(two))
     assert not fba.trimap_transform(only_fg)[..., :3].any()
     # float32 (ours) against float64 (the reference): one rounding of (x - m) / s, |values| < 2.7.
     np.testing.assert_allclose(
