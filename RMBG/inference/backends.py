@@ -107,8 +107,12 @@ def check_backend_options(backend: str, precision: str = "fp32", threads: int | 
 
 
 def make_predictor(model: Any, backend: str = "auto", *, precision: str = "fp32", threads: int | None = None,
-                   scheme: str | None = None):
+                   scheme: str | None = None, images: int | None = None):
     """The predictor for ``model`` on ``backend`` (see the module doc).
+
+    ``images`` (the photos the run will see, ``None`` for a long-running process) lets ``auto``
+    weigh each engine's load time against its per-photo time
+    (:func:`RMBG.runtime.select.choose_engine`).
 
     Raises:
         ValueError: see :func:`check_backend_options`; an unknown model.
@@ -128,4 +132,4 @@ def make_predictor(model: Any, backend: str = "auto", *, precision: str = "fp32"
     if backend == "tflite":
         return TFLiteBackend(model, threads=threads)
 
-    return load_engine(model, backend, precision=precision, threads=threads, scheme=scheme)
+    return load_engine(model, backend, precision=precision, threads=threads, scheme=scheme, images=images)

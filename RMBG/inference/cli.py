@@ -231,6 +231,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     from RMBG.inference.remover import Remover  # deferred: the Remover (cv2, PIL) stays out of `rmbg --help` start-up
+    from RMBG.inference.folder_plan import gather_inputs  # deferred: image I/O (PIL) stays out of `rmbg --help` start-up
 
     output = args.output or default_output(args.input)
     options = {
@@ -243,10 +244,14 @@ def _remove(args: argparse.Namespace) -> int:
     if getattr(args, "engine", "local") == "ray":
         return run_on_ray(args, output, post_options)
     model = _model_spec(args.model, getattr(args, "weights", None))  # strict import when the model is built
+    # The inputs are gathered before the model loads: auto weighs engine load time against the
+    # photo count (a short run takes the engine that loads sooner).
+    plan = gather_inputs(args.input, output, recursive=args.recursive)
     remover = Remover(model, backend=args.backend, precision=args.precision, threads=args.threads,
-                      batch_size=args.batch_size, post=args.post, post_options=post_options)
+                      batch_size=args.batch_size, post=args.post, post_options=post_options,
+                      images=len(plan.inputs))
     report = remover.process_folder(
-        args.input, output, recursive=args.recursive, format=args.format, bg_color=args.bg_color,
+        args.input, output, recursive=args.recursive, plan=plan, format=args.format, bg_color=args.bg_color,
         threshold=args.threshold, overwrite=args.overwrite, workers=args.workers,
     )
     print(f"{args.input} -> {output}: {report.summary()}", file=sys.stderr if not report.ok else sys.stdout)
@@ -277,7 +282,8 @@ def run_prepare(args: argparse.Namespace) -> int:
                     print(f"  {name} {precision}: failed: {entry['error']}")
                 else:
                     print(f"  {name} {precision}: IoU vs Keras fp32 min {entry['iou_min']:.4f} mean {entry['iou_mean']:.4f}, "
-                          f"max |diff| {entry['max_abs']:.2e}, {entry['ms_per_image']:.0f} ms/image")
+                          f"max |diff| {entry['max_abs']:.2e}, {entry['ms_per_image']:.0f} ms/image, "
+                          f"{entry['import_s']:.2f} s import + {entry['load_s']:.2f} s load")
     return 0
 
 

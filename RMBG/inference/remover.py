@@ -24,7 +24,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from RMBG.inference.compose import check_compose_options, compose
-from RMBG.inference.folder_plan import OUTPUT_MARKER, gather_inputs, gif_frames, plan_outputs
+from RMBG.inference.folder_plan import OUTPUT_MARKER, InputPlan, gather_inputs, gif_frames, plan_outputs
 from RMBG.inference.image_io import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
@@ -108,6 +108,8 @@ class Remover:
             :data:`RMBG.inference.postprocess.POSTPROCESSORS`).
         post_options: keyword arguments for the post-processor.
         max_pixels: refuse photos larger than this.
+        images: how many photos this remover will see (``None``: open-ended, as in a server), for
+            ``backend="auto"``'s choice between a faster load and a faster photo.
     """
 
     def __init__(
@@ -121,12 +123,13 @@ class Remover:
         post: str = "none",
         post_options: dict | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        images: int | None = None,
     ):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         if post not in POSTPROCESSORS:
             raise ValueError(f"post: expected one of {sorted(POSTPROCESSORS)}, got {post!r}")
-        self.backend = make_predictor(model, backend, precision=precision, threads=threads)
+        self.backend = make_predictor(model, backend, precision=precision, threads=threads, images=images)
         self.image_size = self.backend.image_size
         self.interpolation = _CV2_INTERPOLATION[self.backend.interpolation]
         self.batch_size = batch_size if self.image_size is not None else 1
@@ -328,16 +331,19 @@ class Remover:
         output_dir: str | os.PathLike,
         *,
         recursive: bool = False,
+        plan: InputPlan | None = None,
         **options,
     ) -> RemovalReport:
         """Remove the backgrounds of a photo or of every photo in a folder (see :meth:`process_paths`).
 
         The output folder and earlier outputs are never taken as inputs, files skipped for
         their type and folders not entered are counted in the report
-        (:func:`RMBG.inference.folder_plan.gather_inputs`).
+        (:func:`RMBG.inference.folder_plan.gather_inputs`; pass its ``plan`` for these same
+        ``input_path``, ``output_dir`` and ``recursive`` when you gathered it already).
         """
         check_compose_options(options.get("format", "rgba"), options.get("bg_color"), options.get("threshold"))
-        plan = gather_inputs(input_path, output_dir, recursive=recursive)
+        if plan is None:
+            plan = gather_inputs(input_path, output_dir, recursive=recursive)
         outputs = self.plan_outputs(plan.inputs, plan.root, Path(output_dir))
         report = self.process_paths(plan.inputs, outputs, **options)
         report.not_images = plan.not_images

@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 
 #: Bumped when the artefact layout or the parity record changes (it is part of the key, so older
 #: artefacts are rebuilt, not trusted). 2: artefacts built before the OpenVINO engine's dtype fix
-#: recorded "openvino: data type 'f32' not understood" and kept ``auto`` off OpenVINO.
-ARTEFACT_VERSION = 2
+#: recorded "openvino: data type 'f32' not understood" and kept ``auto`` off OpenVINO. 3: the
+#: record carries each engine's load time (``load_s``), which ``auto`` weighs for short runs.
+ARTEFACT_VERSION = 3
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "artefact.json"
 

@@ -45,9 +45,13 @@ class PrecisionUnsupportedError(ValueError):
     """The requested precision has no native support on this CPU or engine."""
 
 
+#: The package each engine imports.
+ENGINE_MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
 def engine_installed(name: str) -> bool:
     """Whether engine ``name``'s package imports (without importing it when it is absent)."""
-    module = {"onnxruntime": "onnxruntime", "openvino": "openvino"}.get(name)
+    module = ENGINE_MODULES.get(name)
     return module is not None and importlib.util.find_spec(module) is not None
 
 

@@ -5,15 +5,19 @@ photos of the U^2-Net demo set), else ``Data/test/images``; else smooth syntheti
 so in the record). Each is resized the way the remover resizes, Keras fp32 predicts, and every
 engine (and every opt-in low precision this CPU supports natively) predicts the same inputs.
 The record keeps, per engine and precision: IoU of the masks at 0.5 (min, mean), max and mean
-absolute difference, and median milliseconds per image (batch 1, all cores, engines timed
-interleaved). ``--backend auto`` picks
-the fastest fp32 engine whose IoU is at least :data:`AUTO_MIN_IOU` on every probe.
+absolute difference, median milliseconds per image (batch 1, all cores, engines timed
+interleaved), the seconds a fresh interpreter takes to import the engine (``import_s``) and a
+cached load up to its first mask (``load_s``).
+``--backend auto`` picks the fp32 engine whose IoU is at least :data:`AUTO_MIN_IOU` on every probe
+and which finishes the run soonest (:func:`RMBG.runtime.select.choose_engine`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from RMBG.paths import assets_dir, data_dir
-from RMBG.runtime.engines import ENGINE_NAMES, engine_installed, make_engine, openvino_capabilities
+from RMBG.runtime.engines import ENGINE_MODULES, ENGINE_NAMES, engine_installed, make_engine, openvino_capabilities
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +101,18 @@ def _compare(masks: np.ndarray, reference: np.ndarray) -> dict:
 def _run_engines(variants: list[tuple[str, str]], path: Path, image_size, images: np.ndarray) -> dict:
     """Masks and median ms/image of each ``(engine, precision)``, timed interleaved photo by photo
     so that a change in machine load affects every variant alike (batch 1, all cores)."""
-    engines, results = {}, {}
+    engines, results, load_s = {}, {}, {}
     for variant in variants:
         try:
             engine = make_engine(variant[0], path, image_size, precision=variant[1], scheme="shared")
             engine.predict(images[:1])  # warm-up (first call allocates and, for OpenVINO, compiles kernels)
+            engine.close()
+            # What a later process pays before its first mask: a second load, which finds what the
+            # first one cached (OpenVINO's compiled blob), and its first call.
+            start = time.perf_counter()
+            engine = make_engine(variant[0], path, image_size, precision=variant[1], scheme="shared")
+            engine.predict(images[:1])
+            load_s[variant] = time.perf_counter() - start
             engines[variant] = engine
         except Exception as error:  # an engine that cannot run the file is recorded as such
             results[variant] = {"error": f"{type(error).__name__}: {error}"}
@@ -115,8 +126,26 @@ def _run_engines(variants: list[tuple[str, str]], path: Path, image_size, images
             times[variant].append(time.perf_counter() - start)
     for variant, engine in engines.items():
         engine.close()
-        results[variant] = (np.concatenate(masks[variant]), 1000 * float(np.median(times[variant])))
+        results[variant] = (np.concatenate(masks[variant]), 1000 * float(np.median(times[variant])), load_s[variant])
     return results
+
+
+def import_seconds(engine: str) -> float:
+    """Seconds a fresh interpreter takes to import engine ``engine``'s package (what every
+    ``remove`` process pays before loading; measured in a subprocess, the median of three).
+
+    Raises:
+        RuntimeError: the import fails in the subprocess (its stderr is quoted).
+    """
+    code = (f"import time; start = time.perf_counter(); import {ENGINE_MODULES[engine]}; "
+            "print(time.perf_counter() - start)")
+    runs = []
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"import {ENGINE_MODULES[engine]} failed in a fresh interpreter: {done.stderr.strip()[-500:]}")
+        runs.append(float(done.stdout.strip().splitlines()[-1]))
+    return float(np.median(runs))
 
 
 def low_precisions(engine: str) -> list[str]:
@@ -140,12 +169,14 @@ def measure_engines(keras_model: Any, path: Path, *, probes: int | None = None) 
                     "engines": {}}
     variants = [(name, precision) for name in ENGINE_NAMES if engine_installed(name)
                 for precision in ["fp32", *low_precisions(name)]]
+    imports = {name: round(import_seconds(name), 3) for name in {name for name, _ in variants}}
     for (name, precision), result in _run_engines(variants, path, image_size, images).items():
         if isinstance(result, dict):
             record["engines"].setdefault(name, {})[precision] = result
             continue
-        masks, ms = result
-        entry = {**_compare(masks, reference), "ms_per_image": round(ms, 2)}
+        masks, ms, load = result
+        entry = {**_compare(masks, reference), "ms_per_image": round(ms, 2), "import_s": imports[name],
+                 "load_s": round(load, 3)}
         record["engines"].setdefault(name, {})[precision] = entry
         log.info("parity vs Keras fp32, %s %s: IoU min %.4f, max |diff| %.2e, %.0f ms/image (median)",
                  name, precision, entry["iou_min"], entry["max_abs"], ms)

@@ -21,12 +21,22 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", *ENGINE_NAMES)
 
 
-def choose_engine(artefact: Artefact, precision: str = "fp32") -> tuple[str, str]:
+def choose_engine(artefact: Artefact, precision: str = "fp32", images: int | None = None) -> tuple[str, str]:
     """``(engine, reason)`` for ``--backend auto``.
+
+    Among the installed engines whose masks matched Keras fp32, the one that finishes soonest:
+    for a run of ``images`` photos, ``import_s + load_s + images * ms_per_image`` (all measured
+    when the artefact was built); for a long-running process (``images=None``: the server,
+    workers), the lowest ``ms_per_image``. A few milliseconds per photo do not repay a slower
+    start: on 18 photos OpenVINO's 4 % faster median did not make up its longer import and
+    compile (whole process 7.2 s vs 6.5 s cold, docs/benchmarks.md).
 
     Raises:
         RuntimeError: no installed engine passed the parity check (the message gives the numbers).
+        ValueError: ``images`` is not a non-negative integer.
     """
+    if images is not None and (isinstance(images, bool) or not isinstance(images, int) or images < 0):
+        raise ValueError(f"images: expected the number of photos of the run (>= 0) or None, got {images!r}")
     installed = [name for name in ENGINE_NAMES if engine_installed(name)]
     if not installed:
         raise RuntimeError("backend: no inference engine is installed; pip install onnxruntime (or openvino)")
@@ -34,12 +44,12 @@ def choose_engine(artefact: Artefact, precision: str = "fp32") -> tuple[str, str
     if not parity:
         return installed[0], f"{artefact.path} carries no parity record; {installed[0]} is the default engine"
     passed, rejected = [], []
-    for name in installed:
+    for order, name in enumerate(installed):
         entry = parity.get(name, {}).get(precision)
         if entry is None or "error" in entry:
             rejected.append(f"{name}: {'not measured' if entry is None else entry['error']}")
         elif entry["iou_min"] >= AUTO_MIN_IOU and entry.get("finite", True):
-            passed.append((entry["ms_per_image"], name, entry))
+            passed.append((name, entry, order))
         else:
             rejected.append(f"{name}: IoU min {entry['iou_min']:.4f} < {AUTO_MIN_IOU}")
     if not passed:
@@ -47,9 +57,23 @@ def choose_engine(artefact: Artefact, precision: str = "fp32") -> tuple[str, str
             f"backend auto: no installed engine matched Keras fp32 at {precision} on the probe photos "
             f"({'; '.join(rejected)}); use --backend keras"
         )
-    ms, name, entry = min(passed)
-    others = ", ".join(f"{n} {m:.0f} ms" for m, n, _ in sorted(passed) if n != name)
-    reason = (f"{name} {precision}: {ms:.0f} ms/image when built{' (vs ' + others + ')' if others else ''}, "
+
+    def seconds(entry: dict) -> float:  # the run's estimated wall time, or the per-photo time
+        if images is None:
+            return entry["ms_per_image"] / 1000
+        return entry["import_s"] + entry["load_s"] + images * entry["ms_per_image"] / 1000
+
+    def describe(name: str, entry: dict) -> str:
+        if images is None:
+            return f"{name} {entry['ms_per_image']:.0f} ms"
+        return (f"{name} {seconds(entry):.2f} s = {entry['import_s'] + entry['load_s']:.2f} s import and load "
+                f"+ {images} x {entry['ms_per_image']:.0f} ms")
+
+    ranked = sorted(passed, key=lambda item: (seconds(item[1]), item[2]))
+    name, entry, _ = ranked[0]
+    others = ", ".join(describe(n, e) for n, e, _ in ranked[1:])
+    basis = "per image when built" if images is None else f"estimated for {images} photos"
+    reason = (f"{describe(name, entry)} {basis}{' (vs ' + others + ')' if others else ''}, {precision}, "
               f"masks IoU min {entry['iou_min']:.4f} vs Keras fp32 on {artefact.metadata['parity']['photos']} photos")
     return name, reason
 
@@ -79,6 +103,7 @@ def load_engine(
     precision: str = "fp32",
     threads: int | None = None,
     scheme: str | None = None,
+    images: int | None = None,
 ):
     """An engine running ``model``'s artefact, ready to ``predict``.
 
@@ -89,6 +114,8 @@ def load_engine(
         precision: ``"fp32"``, or opt-in ``"bf16"``/``"fp16"`` (OpenVINO, native CPU support only).
         threads: cores to use (``None``: all).
         scheme: ``"per-core"`` or ``"shared"`` (``None``: the engine's measured default).
+        images: the photos the run will see, for ``auto``'s choice (:func:`choose_engine`);
+            ``None``: a long-running process.
 
     Raises:
         ValueError: an unknown backend or precision, or low precision on onnxruntime.
@@ -105,7 +132,7 @@ def load_engine(
             if not engine_installed("openvino"):
                 raise PrecisionUnsupportedError(f"precision: {precision} needs OpenVINO (pip install openvino)")
         else:
-            backend, reason = choose_engine(artefact)
+            backend, reason = choose_engine(artefact, images=images)
         log.info("backend auto -> %s", reason)
     if precision != "fp32":
         _log_precision_cost(artefact, backend, precision)

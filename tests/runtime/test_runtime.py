@@ -146,7 +146,7 @@ def _fake(parity: dict) -> Artefact:
 
 def test_auto_takes_the_fastest_engine_that_matches_keras(monkeypatch):
     monkeypatch.setattr("RMBG.runtime.select.engine_installed", lambda name: True)
-    good = {"iou_min": 0.999, "iou_mean": 1.0, "max_abs": 1e-4, "ms_per_image": 200.0}
+    good = {"iou_min": 0.999, "iou_mean": 1.0, "max_abs": 1e-4, "ms_per_image": 200.0, "import_s": 0.1, "load_s": 0.1}
     fast_but_wrong = {**good, "iou_min": 0.95, "ms_per_image": 50.0}
     name, reason = choose_engine(_fake({"onnxruntime": {"fp32": good}, "openvino": {"fp32": {**good, "ms_per_image": 150.0}}}))
     assert name == "openvino" and "150 ms" in reason and "onnxruntime 200 ms" in reason
@@ -158,6 +158,24 @@ def test_auto_takes_the_fastest_engine_that_matches_keras(monkeypatch):
         choose_engine(_fake({"onnxruntime": {"fp32": fast_but_wrong}, "openvino": {"fp32": fast_but_wrong}}))
     name, reason = choose_engine(_fake({}))
     assert name == "onnxruntime" and "no parity record" in reason
+
+
+def test_auto_weighs_load_time_against_the_photo_count(monkeypatch):
+    """A faster photo does not repay a slower start on a short run: 0.2 + n * 0.2 s against
+    1.2 + n * 0.15 s crosses at n = 20."""
+    monkeypatch.setattr("RMBG.runtime.select.engine_installed", lambda name: True)
+    quick_load = {"iou_min": 0.999, "iou_mean": 1.0, "max_abs": 1e-4, "ms_per_image": 200.0, "import_s": 0.1, "load_s": 0.1}
+    quick_photo = {**quick_load, "ms_per_image": 150.0, "import_s": 0.3, "load_s": 0.9}
+    artefact = _fake({"onnxruntime": {"fp32": quick_load}, "openvino": {"fp32": quick_photo}})
+    name, reason = choose_engine(artefact, images=18)
+    assert name == "onnxruntime" and "estimated for 18 photos" in reason and "3.80 s = 0.20 s import and load + 18 x 200 ms" in reason and "openvino 3.90 s" in reason
+    assert choose_engine(artefact, images=21)[0] == "openvino"
+    assert choose_engine(artefact)[0] == "openvino"  # open-ended (server): per-photo time decides
+    same = _fake({"onnxruntime": {"fp32": quick_load}, "openvino": {"fp32": quick_load}})
+    assert choose_engine(same, images=18)[0] == "onnxruntime"  # a tie keeps the first engine
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="images"):
+            choose_engine(artefact, images=bad)
 
 
 def test_low_precision_is_opt_in_and_refused_where_unsupported(artefact, caplog):
