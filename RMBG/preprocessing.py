@@ -65,7 +65,10 @@ class ImageConverter(keras.layers.Layer):
 
     def call(self, images):
         x = tf.cast(images, "float32")
-        if self.image_size is not None:
+        if self.image_size is not None and tuple(x.shape[1:3]) != self.image_size:
+            # Only when the size differs (or is unknown when traced): at the same size both
+            # methods are the identity, and leaving the op out keeps exported graphs free of it
+            # (TFLite has no builtin ResizeArea: TRACER-B7's exports would need TF's flex ops).
             x = tf.image.resize(x, self.image_size, method=self.interpolation)
         if self.scaling == "image_max":
             peak = tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)

@@ -25,7 +25,8 @@ FORMAT_SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": ""}
 METADATA_KEY = "rmbg_export"
 
 #: Bumped when the exported graphs change, so cached exports are redone.
-EXPORT_VERSION = 1
+#: 2: the converter leaves out its resize when the input already has the model's size (identity).
+EXPORT_VERSION = 2
 
 #: Layouts: ``segmenter`` (NHWC pixels [0, 255] in, mask out) or ``rembg`` (NCHW normalised in, 7 maps out).
 LAYOUTS = ("segmenter", "rembg")

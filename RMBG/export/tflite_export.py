@@ -27,6 +27,26 @@ from RMBG.atomic import atomic_write_bytes
 from RMBG.export.metadata import METADATA_KEY, export_metadata
 
 
+def convert_function_to_tflite(function: Any, *, fp16: bool = False) -> bytes:
+    """The TFLite flatbuffer of a ``tf.function`` with an input signature, frozen first (see the
+    module doc), without RMBG metadata.
+
+    Args:
+        function: a ``tf.function`` whose ``input_signature`` is set.
+        fp16: store float16 weights.
+    """
+    import tensorflow as tf  # deferred: TensorFlow only when converting; the TF-free runtime imports this module
+    # deferred: TensorFlow only when converting
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    if fp16:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
+
+
 def convert_to_tflite(model: Any, *, fp16: bool = False) -> bytes:
     """The TFLite flatbuffer of ``model``'s serving function (frozen), without RMBG metadata.
 
@@ -34,19 +54,9 @@ def convert_to_tflite(model: Any, *, fp16: bool = False) -> bytes:
         model: a built Segmenter.
         fp16: store float16 weights.
     """
-    import tensorflow as tf  # deferred: TensorFlow only when converting; the TF-free runtime imports this module
-    # deferred: TensorFlow only when converting
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
     from RMBG.export.savedmodel_export import serving_function  # deferred: TensorFlow only when converting
 
-    concrete = serving_function(model).get_concrete_function()
-    frozen = convert_variables_to_constants_v2(concrete)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-    if fp16:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    return converter.convert()
+    return convert_function_to_tflite(serving_function(model), fp16=fp16)
 
 
 def add_tflite_metadata(flatbuffer: bytes, name: str, value: bytes) -> bytes:
@@ -157,5 +167,5 @@ class TFLiteRunner:
         return self.interpreter.get_tensor(self._output["index"]).copy()
 
 
-__all__ = ["TFLiteRunner", "add_tflite_metadata", "convert_to_tflite", "export_tflite", "make_interpreter",
-           "read_tflite_metadata"]
+__all__ = ["TFLiteRunner", "add_tflite_metadata", "convert_function_to_tflite", "convert_to_tflite", "export_tflite",
+           "make_interpreter", "read_tflite_metadata"]

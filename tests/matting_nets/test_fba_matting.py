@@ -236,7 +236,7 @@ class TestFBAMattingHarness(ModelHarness):
     name = "fba_matting"
     overrides = {"block_counts": (1, 1, 1, 1)}
     sizes = ((32, 32), (40, 24))
-    export = "FBA's three inputs have their own exporter: tests/export/test_fba_onnx.py"
+    export = "FBA's three inputs have their own exporter: tests/export/test_fba_export.py"
 
     def inputs(self, rng, batch, size):
         image = rng.random((batch, *size, 3)).astype(np.float32)

@@ -1,0 +1,137 @@
+"""The FBA network exported to ONNX (tf2onnx) and TFLite runs under onnxruntime and the TFLite
+interpreter like the Keras model, at two sizes (dynamic axes), and drives `fba_matte` without
+the Keras model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from RMBG.matting import fba
+
+#: Max |onnxruntime - Keras| on outputs in [0, 1]. The two runtimes pick different fp32 kernels;
+#: measured 3.5e-5 on AMD Zen 4; the fusion multiplies round-off by up to ~3 (see the parity test).
+TOLERANCE = 1e-4
+#: Max |TFLite - Keras|, fp32 both, the same bound for the same reason (XNNPACK's kernels are a
+#: third set): measured 1.7e-5 at 32x32 and 5.1e-5 at 40x64 on AMD Zen 4.
+TFLITE_TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def model():
+    import keras
+
+    from RMBG.models.fba_matting.fba_matting_model import build_fba_matting
+
+    # One bottleneck per stage: every layer type of FBA (WS conv, GroupNorm, dilations, adaptive
+    # pools, fusion) at a tenth of the export time of the 34.7 M preset (whose parity with the
+    # reference is tests/matting_nets/test_fba_matting.py).
+    keras.utils.set_random_seed(0)
+    return build_fba_matting(block_counts=(1, 1, 1, 1))
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    from RMBG.export.fba_onnx import export_fba_onnx
+
+    return model, export_fba_onnx(model, tmp_path_factory.mktemp("fba_onnx") / "fba.onnx")
+
+
+@pytest.fixture(scope="module")
+def exported_tflite(model, tmp_path_factory):
+    from RMBG.export.fba_tflite import export_fba_tflite
+
+    return export_fba_tflite(model, tmp_path_factory.mktemp("fba_tflite") / "fba.tflite")
+
+
+def _inputs(height: int, width: int, seed: int):
+    rng = np.random.default_rng(seed)
+    trimap = np.full((height, width), 128, np.uint8)
+    trimap[: height // 3] = 0
+    trimap[-height // 3:] = 255
+    two = fba.two_channel_trimap(trimap)
+    return {"image": rng.random((1, height, width, 3), dtype=np.float32), "trimap": two[None],
+            "trimap_transform": fba.trimap_transform(two)[None]}
+
+
+@pytest.mark.parametrize("size", [(32, 32), (40, 64)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_onnx_matches_keras(exported, size):
+    from RMBG.export.fba_onnx import OnnxFBA
+
+    model, path = exported
+    inputs = _inputs(*size, seed=size[1])
+    ours = OnnxFBA(path)(inputs)
+    expected = np.asarray(model(inputs))
+    assert ours.shape == expected.shape == (1, *size, 7)
+    assert np.abs(ours - expected).max() < TOLERANCE
+
+
+def test_onnx_runs_the_matting_pipeline(exported, rng):
+    from RMBG.export.fba_onnx import OnnxFBA
+
+    model, path = exported
+    image = (rng.random((37, 51, 3)) * 255).astype(np.uint8)  # odd sizes: padded to 40x56
+    trimap = np.zeros((37, 51), np.uint8)
+    trimap[5:30, 8:45] = 128
+    trimap[12:22, 18:35] = 255
+    alpha_onnx, fg_onnx = fba.fba_matte(OnnxFBA(path, threads=2), image, trimap)
+    alpha_keras, fg_keras = fba.fba_matte(model, image, trimap)
+    assert np.abs(alpha_onnx - alpha_keras).max() < TOLERANCE
+    assert np.abs(fg_onnx - fg_keras).max() < TOLERANCE
+    with pytest.raises(ValueError, match="not an FBA export"):
+        bad = path.parent / "bad.onnx"
+        import onnx
+        from onnx import TensorProto, helper
+
+        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        onnx.save(helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)]), bad)
+        OnnxFBA(bad)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (40, 64)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_tflite_matches_keras(model, exported_tflite, size):
+    from RMBG.export.fba_tflite import TFLiteFBA
+
+    runner = TFLiteFBA(exported_tflite, threads=2)
+    inputs = _inputs(*size, seed=size[1])
+    ours = runner(inputs)
+    expected = np.asarray(model(inputs))
+    assert ours.shape == expected.shape == (1, *size, 7)
+    assert np.isfinite(ours).all(), "the TFLite model produced NaN (variables not frozen?)"
+    assert np.abs(ours - expected).max() < TFLITE_TOLERANCE
+    twice = {name: np.concatenate([array, array]) for name, array in inputs.items()}  # batch 2 after batch 1
+    np.testing.assert_allclose(runner(twice), np.concatenate([ours, ours]), atol=1e-6)
+
+
+def test_tflite_runs_the_matting_pipeline_and_refuses_other_files(model, exported_tflite, rng, tmp_path):
+    from RMBG.export import read_metadata
+    from RMBG.export.fba_tflite import TFLiteFBA
+
+    image = (rng.random((37, 51, 3)) * 255).astype(np.uint8)  # odd sizes: padded to 40x56
+    trimap = np.zeros((37, 51), np.uint8)
+    trimap[5:30, 8:45] = 128
+    trimap[12:22, 18:35] = 255
+    alpha_tflite, fg_tflite = fba.fba_matte(TFLiteFBA(exported_tflite, threads=2), image, trimap)
+    alpha_keras, fg_keras = fba.fba_matte(model, image, trimap)
+    assert np.abs(alpha_tflite - alpha_keras).max() < TFLITE_TOLERANCE
+    assert np.abs(fg_tflite - fg_keras).max() < TFLITE_TOLERANCE
+    assert read_metadata(exported_tflite) == {"model": model.name, "layout": "fba",
+                                              "inputs": ["image", "trimap", "trimap_transform"], "precision": "float32"}
+    runner = TFLiteFBA(exported_tflite)
+    with pytest.raises(ValueError, match="missing 'trimap_transform'"):
+        runner({"image": np.zeros((1, 8, 8, 3)), "trimap": np.zeros((1, 8, 8, 2))})
+    with pytest.raises(ValueError, match=r"'trimap' has shape \(1, 8, 16, 2\)"):
+        runner({"image": np.zeros((1, 8, 8, 3)), "trimap": np.zeros((1, 8, 16, 2)), "trimap_transform": np.zeros((1, 8, 8, 6))})
+    with pytest.raises(FileNotFoundError, match="no such .tflite file"):
+        TFLiteFBA(tmp_path / "absent.tflite")
+    import tensorflow as tf
+
+    from RMBG.export.tflite_export import add_tflite_metadata, convert_function_to_tflite
+
+    double = tf.function(lambda images: 2 * images, input_signature=[tf.TensorSpec((None, 8, 8, 3), tf.float32)])
+    other = tmp_path / "segmenter.tflite"
+    other.write_bytes(add_tflite_metadata(convert_function_to_tflite(double), "rmbg_export", b'{"layout": "segmenter"}'))
+    with pytest.raises(ValueError, match="layout 'segmenter', not an FBA export"):
+        TFLiteFBA(other)
