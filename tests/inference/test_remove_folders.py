@@ -131,6 +131,9 @@ import RMBG
 from RMBG.inference.remover import Remover
 
 folder, out = sys.argv[1], sys.argv[2]
+# A suite started in the background (`make test &`, nohup, CI runners) passes SIGINT down ignored,
+# and Python then installs no KeyboardInterrupt handler: restore it, this test is about the handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 remover = Remover(RMBG.create_model("u2netp", image_size=(32, 32)), backend="keras", batch_size=2)
 calls, predict = [], remover.predict_batch
 
