@@ -63,17 +63,18 @@ def choose_engine(artefact: Artefact, precision: str = "fp32", images: int | Non
             return entry["ms_per_image"] / 1000
         return entry["import_s"] + entry["load_s"] + images * entry["ms_per_image"] / 1000
 
-    def describe(name: str, entry: dict) -> str:
+    def cost(entry: dict) -> str:
         if images is None:
-            return f"{name} {entry['ms_per_image']:.0f} ms"
-        return (f"{name} {seconds(entry):.2f} s = {entry['import_s'] + entry['load_s']:.2f} s import and load "
+            return f"{entry['ms_per_image']:.0f} ms"
+        return (f"{seconds(entry):.2f} s = {entry['import_s'] + entry['load_s']:.2f} s import and load "
                 f"+ {images} x {entry['ms_per_image']:.0f} ms")
 
     ranked = sorted(passed, key=lambda item: (seconds(item[1]), item[2]))
     name, entry, _ = ranked[0]
-    others = ", ".join(describe(n, e) for n, e, _ in ranked[1:])
+    others = ", ".join(f"{n} {cost(e)}" for n, e, _ in ranked[1:])
     basis = "per image when built" if images is None else f"estimated for {images} photos"
-    reason = (f"{describe(name, entry)} {basis}{' (vs ' + others + ')' if others else ''}, {precision}, "
+    # "<engine> <precision>: " first: the benchmark reads the choice from the log by that prefix.
+    reason = (f"{name} {precision}: {cost(entry)} {basis}{' (vs ' + others + ')' if others else ''}, "
               f"masks IoU min {entry['iou_min']:.4f} vs Keras fp32 on {artefact.metadata['parity']['photos']} photos")
     return name, reason
 

@@ -160,15 +160,21 @@ def test_auto_takes_the_fastest_engine_that_matches_keras(monkeypatch):
     assert name == "onnxruntime" and "no parity record" in reason
 
 
-def test_auto_weighs_load_time_against_the_photo_count(monkeypatch):
+def test_auto_weighs_load_time_against_the_photo_count(monkeypatch, tmp_path):
     """A faster photo does not repay a slower start on a short run: 0.2 + n * 0.2 s against
     1.2 + n * 0.15 s crosses at n = 20."""
+    from RMBG.benchmark.processes import chosen_engine
+
     monkeypatch.setattr("RMBG.runtime.select.engine_installed", lambda name: True)
     quick_load = {"iou_min": 0.999, "iou_mean": 1.0, "max_abs": 1e-4, "ms_per_image": 200.0, "import_s": 0.1, "load_s": 0.1}
     quick_photo = {**quick_load, "ms_per_image": 150.0, "import_s": 0.3, "load_s": 0.9}
     artefact = _fake({"onnxruntime": {"fp32": quick_load}, "openvino": {"fp32": quick_photo}})
     name, reason = choose_engine(artefact, images=18)
+    assert reason.startswith("onnxruntime fp32: ")  # the benchmark's chosen_engine reads this prefix
     assert name == "onnxruntime" and "estimated for 18 photos" in reason and "3.80 s = 0.20 s import and load + 18 x 200 ms" in reason and "openvino 3.90 s" in reason
+    log = Path(tmp_path) / "run.log"
+    log.write_text(f"INFO RMBG.runtime.select: backend auto -> {reason}\n")
+    assert chosen_engine(log) == "onnxruntime fp32"  # what the benchmark's engine column shows
     assert choose_engine(artefact, images=21)[0] == "openvino"
     assert choose_engine(artefact)[0] == "openvino"  # open-ended (server): per-photo time decides
     same = _fake({"onnxruntime": {"fp32": quick_load}, "openvino": {"fp32": quick_load}})
