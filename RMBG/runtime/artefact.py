@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 #: Bumped when the artefact layout or the parity record changes (it is part of the key, so older
 #: artefacts are rebuilt, not trusted). 2: artefacts built before the OpenVINO engine's dtype fix
 #: recorded "openvino: data type 'f32' not understood" and kept ``auto`` off OpenVINO. 3: the
-#: record carries each engine's load time (``load_s``), which ``auto`` weighs for short runs.
+#: record carries each engine's import and load times (``import_s``, ``load_s``), which ``auto``
+#: weighs against the photo count.
 ARTEFACT_VERSION = 3
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "artefact.json"

@@ -66,18 +66,24 @@ def test_onnx_matches_keras(exported, size):
     assert np.abs(ours - expected).max() < TOLERANCE
 
 
+def _assert_pipeline_matches_keras(runner, model, rng, tolerance: float) -> None:
+    """``fba_matte`` with an exported runner gives Keras' alpha and foreground on a photo whose odd
+    sides (37x51) are padded to 40x56."""
+    image = (rng.random((37, 51, 3)) * 255).astype(np.uint8)
+    trimap = np.zeros((37, 51), np.uint8)
+    trimap[5:30, 8:45] = 128
+    trimap[12:22, 18:35] = 255
+    alpha, foreground = fba.fba_matte(runner, image, trimap)
+    alpha_keras, foreground_keras = fba.fba_matte(model, image, trimap)
+    assert np.abs(alpha - alpha_keras).max() < tolerance
+    assert np.abs(foreground - foreground_keras).max() < tolerance
+
+
 def test_onnx_runs_the_matting_pipeline(exported, rng):
     from RMBG.export.fba_onnx import OnnxFBA
 
     model, path = exported
-    image = (rng.random((37, 51, 3)) * 255).astype(np.uint8)  # odd sizes: padded to 40x56
-    trimap = np.zeros((37, 51), np.uint8)
-    trimap[5:30, 8:45] = 128
-    trimap[12:22, 18:35] = 255
-    alpha_onnx, fg_onnx = fba.fba_matte(OnnxFBA(path, threads=2), image, trimap)
-    alpha_keras, fg_keras = fba.fba_matte(model, image, trimap)
-    assert np.abs(alpha_onnx - alpha_keras).max() < TOLERANCE
-    assert np.abs(fg_onnx - fg_keras).max() < TOLERANCE
+    _assert_pipeline_matches_keras(OnnxFBA(path, threads=2), model, rng, TOLERANCE)
     with pytest.raises(ValueError, match="not an FBA export"):
         bad = path.parent / "bad.onnx"
         import onnx
@@ -109,14 +115,7 @@ def test_tflite_runs_the_matting_pipeline_and_refuses_other_files(model, exporte
     from RMBG.export import read_metadata
     from RMBG.export.fba_tflite import TFLiteFBA
 
-    image = (rng.random((37, 51, 3)) * 255).astype(np.uint8)  # odd sizes: padded to 40x56
-    trimap = np.zeros((37, 51), np.uint8)
-    trimap[5:30, 8:45] = 128
-    trimap[12:22, 18:35] = 255
-    alpha_tflite, fg_tflite = fba.fba_matte(TFLiteFBA(exported_tflite, threads=2), image, trimap)
-    alpha_keras, fg_keras = fba.fba_matte(model, image, trimap)
-    assert np.abs(alpha_tflite - alpha_keras).max() < TFLITE_TOLERANCE
-    assert np.abs(fg_tflite - fg_keras).max() < TFLITE_TOLERANCE
+    _assert_pipeline_matches_keras(TFLiteFBA(exported_tflite, threads=2), model, rng, TFLITE_TOLERANCE)
     assert read_metadata(exported_tflite) == {"model": model.name, "layout": "fba",
                                               "inputs": ["image", "trimap", "trimap_transform"], "precision": "float32"}
     runner = TFLiteFBA(exported_tflite)
