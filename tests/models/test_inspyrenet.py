@@ -30,6 +30,10 @@ OVERRIDES = dict(swin=SMALL, depth=16, image_size=SIZE, base_size=SIZE, drop_pat
 
 @pytest.fixture(scope="module")
 def small():
+    import keras
+
+    # Seeded: the weights (and so every check below) must not depend on which tests ran before.
+    keras.utils.set_random_seed(0)
     return create_model("inspyrenet_swinb_fast", **OVERRIDES)
 
 
@@ -62,6 +66,18 @@ class TestInspyrenetSwinbFastHarness(ModelHarness):
     # (measured 9 min at load 13); the traced graph is exercised by the ONNX export (inference).
     run_eagerly = True
     export = "the module's own ONNX test (test_onnx_export_matches_keras) covers the small model"
+
+    @staticmethod
+    def exempt(variable) -> bool:
+        """The key projection's BatchNorm beta: its gradient is exactly 0 in exact arithmetic.
+
+        Each attention row is ``softmax_j(q_i . k_j)``; beta adds the same vector to every key
+        ``k_j``, so it adds ``q_i . beta`` to every score of row ``i``, which the softmax cancels.
+        What remains is round-off: ~1e-9, or exactly 0 for some weights (seen on Intel AMX after
+        the fit step, ``context5.branch1.Hattn.key_conv.bn/beta``). The query's and value's
+        betas do change the output and stay checked.
+        """
+        return variable.path.endswith(".key_conv.bn/beta")
 
     @pytest.fixture(scope="class")
     def model(self, small):
