@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SHELL  := /bin/bash
+# pytest-xdist workers of `make test` (the CI machine has 2 cores; tests/conftest.py groups the
+# tests that share state or need GB of memory, so that two of those never run side by side)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test install install-test lint clean-outputs
 
@@ -28,7 +31,7 @@ demo: install
 	$(PY) -m RMBG remove -i Data/test/images -o Data/test/outputs
 
 test: install-test
-	RMBG_SMOKE=1 $(PY) -m pytest -q -p no:cacheprovider --durations=15 --nbmake tests notebooks workspace.ipynb
+	RMBG_SMOKE=1 $(PY) -m pytest -q -p no:cacheprovider --durations=15 -n $(TEST_WORKERS) --nbmake tests notebooks workspace.ipynb
 
 clean-outputs:
 	rm -rf Data/test/outputs Data/smoke

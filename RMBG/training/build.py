@@ -66,7 +66,7 @@ def compile_model(
             epsilon=config.epsilon,
         )
         model.compile(optimizer=optimizer, loss=task.loss(config), metrics=task.metrics(config),
-                      jit_compile=config.jit_compile)
+                      jit_compile=config.jit_compile, run_eagerly=config.run_eagerly)
         # Create the optimizer's slots now: created during the first trace of the train step,
         # they make TensorFlow trace it twice (minutes for U^2-Net on a small CPU).
         model.optimizer.build(model.trainable_variables)

@@ -112,6 +112,9 @@ class TrainConfig:
         precision: ``"float32"``, ``"mixed_float16"`` (GPUs; loss scaling is automatic) or
             ``"mixed_bfloat16"`` (recent CPUs and TPUs / Ampere+ GPUs).
         jit_compile: XLA-compile the train step (``True``, ``False`` or ``"auto"``).
+        run_eagerly: run the train and test steps eagerly, without tracing them into graphs
+            (for debugging, and for runs of a step or two, where tracing U^2-Net's train step
+            costs more than the steps; much slower per step).
         seed: seeds weights, shuffling and augmentation.
         deterministic: deterministic tf.data order (and stateless augmentation, always).
         run_dir: the folder that receives everything the run writes; re-running with the same
@@ -161,6 +164,7 @@ class TrainConfig:
     fbeta_threshold: float | str = 0.5
     precision: str = "float32"
     jit_compile: bool | str = False
+    run_eagerly: bool = False
     seed: int = 0
     deterministic: bool = True
     run_dir: str = "Data/runs/u2netp"
@@ -239,6 +243,10 @@ class TrainConfig:
                 )
         if self.jit_compile not in (True, False, "auto"):
             raise ValueError(f"jit_compile: expected true, false or 'auto', got {self.jit_compile!r}")
+        if not isinstance(self.run_eagerly, bool):
+            raise ValueError(f"run_eagerly: expected true or false, got {self.run_eagerly!r}")
+        if self.run_eagerly and self.jit_compile is True:
+            raise ValueError("run_eagerly: true and jit_compile: true exclude each other (XLA compiles a traced step); set one of them to false")
         if not self.data and self.task != "matting":
             raise ValueError(f"data: the {self.task} task reads a dataset's index.csv; got an empty value")
         if self.task != "segmentation" and self.augment.enabled:

@@ -237,6 +237,9 @@ class TestFBAMattingHarness(ModelHarness):
     overrides = {"block_counts": (1, 1, 1, 1)}
     sizes = ((32, 32), (40, 24))
     export = "FBA's three inputs have their own exporter: tests/export/test_fba_export.py"
+    # Traced FBA training (same loss, same model) is tests/training/test_training_tasks.py's; tracing it
+    # here again would cost ~30 s of CI.
+    run_eagerly = True
 
     def inputs(self, rng, batch, size):
         image = rng.random((batch, *size, 3)).astype(np.float32)

@@ -201,7 +201,7 @@ class TestTracerB7Harness(ModelHarness):
     sizes = ((32, 32), (64, 96))  # 32x32 is the smallest input (the stride-32 map is 1x1): every layer runs
     maps = 4
     # Tracing the train step of TRACER-B7 (1,400 variables) costs minutes of CPU, more than this
-    # module's CI budget; the traced path is the same for every family (the other harnesses).
+    # module's CI budget; the traced path is the same for every family (tests/training, the matting-net harnesses).
     run_eagerly = True
     export = "tf2onnx peaks at ~10 GB and 8 minutes here: test_tracer_b7_use.py with RMBG_HEAVY_EXPORTS=1"
 

@@ -26,7 +26,10 @@ SMOKE = {
     "data": {"limit": 12, "size": 64},
     "train": {"pretrained": False, "model_overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in TINY_U2NET.items()},
               "image_size": [32, 32], "batch_size": 4, "epochs": 1, "steps_per_epoch": 1, "validation_steps": 1,
-              "tensorboard": "off", "early_stopping_patience": 0, "reduce_lr_patience": 0},
+              "tensorboard": "off", "early_stopping_patience": 0, "reduce_lr_patience": 0,
+              # One step: tracing U^2-Net's train step would cost most of the stage; traced training
+              # is covered by tests/training/test_training_run.py and notebooks/02_training.ipynb.
+              "run_eagerly": True},
     "tracking": {"track": "none"},
 }
 

@@ -67,6 +67,8 @@ def test_overrides_parse_yaml_values_and_reject_unknown_keys():
         ({"augment": {"hue": 0.9}}, "augment.hue"),
         ({"tensorboard": "yes"}, "tensorboard"),
         ({"batchnorm": "train"}, "batchnorm"),
+        ({"run_eagerly": "yes"}, "run_eagerly: expected true or false, got 'yes'"),
+        ({"run_eagerly": True, "jit_compile": True}, "run_eagerly: true and jit_compile: true exclude each other"),
     ],
 )
 def test_bad_values_are_named(changes, message):
