@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from export_helpers import keras_masks, real_batch, u2netp
+from tolerances import FP32_ENGINES_MAX_ABS, FP32_ENGINES_MEAN_ABS
 
 from RMBG.cli import main
 
@@ -19,7 +20,13 @@ def test_savedmodel_matches_keras_at_batch_3_and_1(tmp_path):
     masks = runner(real_batch())
     assert masks.shape == (3, 320, 320, 1) and np.isfinite(masks).all()
     assert np.abs(masks - keras_masks()).max() < 1e-4  # measured 1.0e-05 on the 18 photos
-    np.testing.assert_allclose(runner(real_batch()[:1]), masks[:1], atol=1e-5)
+    # Batch 1 against the first photo of batch 3: the same graph, but oneDNN picks its convolution
+    # kernels (blocking, thread split) per input shape, so the sums run in different orders, the
+    # case tests/tolerances.py bounds. Measured max 5.6e-5 (2 % of the pixels over 1e-5) with
+    # TF_ENABLE_ONEDNN_OPTS=1 and 2 intra-op threads on AMD EPYC Zen 4 (mean 7.9e-7); under 1e-5 in the other three settings.
+    single = runner(real_batch()[:1])
+    assert np.abs(single - masks[:1]).max() <= FP32_ENGINES_MAX_ABS
+    assert np.abs(single - masks[:1]).mean() <= FP32_ENGINES_MEAN_ABS
     assert read_metadata(target)["format"] == "savedmodel"
 
 
