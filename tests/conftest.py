@@ -35,6 +35,20 @@ def require_asset(*parts: str) -> Path:
     return path
 
 
+def assert_same_cutout(ours: np.ndarray, reference: np.ndarray, alpha_tolerance: int, name: str = "") -> None:
+    """Two RGBA cutouts of one photo agree: alphas within ``alpha_tolerance`` levels, the photo's
+    colours equal wherever both are visible, and (0, 0, 0) wherever one is fully transparent
+    (:func:`RMBG.inference.compose.compose` stores invisible pixels as zero, so a one-level alpha
+    difference at 0 also changes that pixel's stored colour)."""
+    assert ours.shape == reference.shape, name
+    diff = np.abs(ours[..., 3].astype(int) - reference[..., 3].astype(int)).max()
+    assert diff <= alpha_tolerance, f"{name}: alpha differs by {diff}/255"
+    visible = (ours[..., 3] > 0) & (reference[..., 3] > 0)
+    np.testing.assert_array_equal(ours[..., :3][visible], reference[..., :3][visible], err_msg=name)
+    for cutout in (ours, reference):
+        assert not cutout[..., :3][cutout[..., 3] == 0].any(), f"{name}: a fully transparent pixel keeps a colour"
+
+
 @pytest.fixture
 def assets() -> Path:
     """The shared assets folder; skips when it is absent."""

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from RMBG.export.rembg_layout import minmax, official_preprocess
+from RMBG.inference.image_io import encode_image
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -185,7 +186,8 @@ def rgba_cutout_uint8(image: np.ndarray, small_mask: np.ndarray) -> np.ndarray:
 
 # === PNG encoders ============================================================================
 def encode_png_pil(image: np.ndarray, level: int = 1) -> bytes:
-    """PNG bytes through Pillow at zlib ``level`` (RMBG's ``save_image`` uses 1; Pillow's default is 6)."""
+    """PNG bytes through Pillow at zlib ``level``, colours kept under alpha 0 (RMBG's ``save_image``:
+    level 1 and those pixels zero, the ``"rmbg"`` encoder below; Pillow's default level is 6)."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", compress_level=level)
     return buffer.getvalue()
@@ -204,6 +206,7 @@ def encode_png_cv2(image: np.ndarray, level: int = 1) -> bytes:
 
 #: Encoders the stage profile compares (name → ``encoder(rgba uint8) -> bytes``).
 PNG_ENCODERS: dict[str, Callable[[np.ndarray], bytes]] = {
+    "rmbg": lambda image: encode_image(image, "png"),  # what remove writes: level 1, invisible pixels zero
     "pil-1": lambda image: encode_png_pil(image, 1),
     "pil-6": lambda image: encode_png_pil(image, 6),
     "cv2-1": lambda image: encode_png_cv2(image, 1),

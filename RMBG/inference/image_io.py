@@ -400,12 +400,19 @@ def encode_image(
 ) -> bytes:
     """Encode an image to bytes. JPEG cannot hold alpha: an RGBA image raises rather than losing it.
 
+    An RGBA uint8 array written as PNG stores its fully transparent pixels as (0, 0, 0, 0): their
+    colour is invisible (libwebp's encoder drops it too, and rembg's cutouts are zero there).
+    Measured on six of the real test photos' cutouts at PNG level 1: 2.22 -> 1.17 MB a file and
+    104 -> 65 ms of encoding a photo; ``cv2.copyTo`` zeroes them at copy speed.
+
     ``text``: PNG text chunks (``tEXt``, written before the image data so reading the header finds
     them); ignored for other formats.
     """
-    pil = _to_pil(image)
     fmt = format.lower().lstrip(".")
     fmt = {"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt)
+    if fmt == "png" and isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.copyTo(image, image[..., 3])
+    pil = _to_pil(image)
     if fmt == "jpeg" and pil.mode in ("RGBA", "LA"):
         raise ValueError("format='jpeg' cannot store transparency: use png or webp for RGBA cutouts, or give a background colour")
     buffer = io.BytesIO()

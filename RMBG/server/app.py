@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from RMBG.inference.postprocess import POSTPROCESSORS
-from RMBG.registry import list_models, model_info
+from RMBG.registry import ModelWithWeights, list_models, model_info
 from RMBG.server.auth import API_KEY_HEADER, ApiKeyAuth
 from RMBG.server.bodies import read_fields
 from RMBG.server.errors import ApiError
@@ -60,15 +60,33 @@ def _error_response(error: ApiError) -> JSONResponse:
 
 
 def check_settings(settings: ServerSettings) -> None:
-    """Refuse models without pretrained weights and unregistered post-processors (ValueError naming them)."""
+    """Refuse models with neither pretrained weights nor a local file, local weight files that are
+    missing or of a family without an importer, and unregistered post-processors (ValueError naming them)."""
     available = list_models(pretrained=True)
-    missing = [name for name in settings.models if name not in available]
+    missing = [name for name in settings.models if name not in available and settings.weights_for(name) is None]
     if missing:
-        raise ValueError(f"models: {missing} are not registered models with pretrained weights; choose from {available}")
+        raise ValueError(f"models: {missing} are not registered models with pretrained weights; choose from {available}, "
+                         "or give a local weight file for each in weights")
+    for name, weights in settings.weights:
+        try:
+            ModelWithWeights.of(name, weights, task="segmentation")  # TensorFlow-free: name, task, importer, file
+        except (ValueError, FileNotFoundError) as error:
+            raise ValueError(f"weights: {name}: {str(error).removeprefix('weights: ')}") from None
+    if settings.post_weights is not None:
+        if not Path(settings.post_weights).expanduser().is_file():
+            raise ValueError(f"post_weights: no such file '{settings.post_weights}'; pass an FBA checkpoint (.pth)")
+        if settings.post_processors is not None and "fba" not in settings.post_processors:
+            raise ValueError(f"post_weights: set for post-processor 'fba', which post_processors {list(settings.post_processors)} "
+                             "does not offer; add fba there or drop post_weights")
     if settings.post_processors is not None:
         unknown = [name for name in settings.post_processors if name not in POSTPROCESSORS]
         if unknown:
             raise ValueError(f"post_processors: {unknown} are not registered; registered ones are {sorted(POSTPROCESSORS)}")
+
+
+def post_options(settings: ServerSettings, post: str) -> dict[str, Any]:
+    """The options the server passes to post-processor ``post``: FBA's checkpoint when ``post_weights`` is set."""
+    return {"fba_model": settings.post_weights} if post == "fba" and settings.post_weights is not None else {}
 
 
 def allowed_post_processors(settings: ServerSettings) -> list[str]:
@@ -122,7 +140,9 @@ async def _run_on_model(settings: ServerSettings, runner: ModelRunner, params: R
                         bg_bytes: bytes | None, time_left: Callable[[], float]) -> RemoveBgResult:
     """The request's work on its model's runner, 504 past the deadline, 500 (JSON) for a bug."""
     def work() -> RemoveBgResult:  # on the worker thread: a model not preloaded loads there, not in the event loop
-        return process_request(load_predictor(params.model), params, image_bytes, bg_bytes, settings.max_pixels, runner.pixels)
+        predictor = load_predictor(params.model, settings.weights_for(params.model))
+        return process_request(predictor, params, image_bytes, bg_bytes, settings.max_pixels, runner.pixels,
+                               post_options=post_options(settings, params.post))
 
     future = runner.submit(work)
     try:
@@ -238,7 +258,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     check_settings(settings)
     if settings.preload:
         for name in settings.models:
-            load_predictor(name)
+            load_predictor(name, settings.weights_for(name))
     runners = {name: ModelRunner(name, settings.workers, settings.queue_size, settings.max_pixels) for name in settings.models}
 
     @contextlib.asynccontextmanager

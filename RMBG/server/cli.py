@@ -26,6 +26,12 @@ def register(subparsers) -> None:
                         help="an accepted X-Api-Key value (repeatable; prefer RMBG_API_KEYS so keys stay out of the process list)")
     parser.add_argument("--config", type=Path, default=None, help="YAML file of settings (see docs/serving.md)")
     parser.add_argument("--models", default=None, help="comma-separated model names to offer (default u2netp)")
+    parser.add_argument("--weights", action="append", default=None, metavar="NAME=FILE",
+                        help="a local weight file for one offered model (repeatable), e.g. tracer_b7=mine.pth: a fine-tuned or "
+                        "converted checkpoint in the family's format used instead of its official weights (as remove --weights)")
+    parser.add_argument("--post-weights", default=None, metavar="FILE",
+                        help="an FBA checkpoint (.pth, official resnet50_GN_WS layout) that post=fba uses instead of the "
+                        "official fba_matting weights (as remove --post-weights)")
     parser.add_argument("--workers", type=int, default=None, help="threads per model (default 1)")
     parser.add_argument("--queue-size", type=int, default=None, help="requests per model that may wait (default 16)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
@@ -45,7 +51,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, overrides={
             "host": args.host, "port": args.port, "api_keys": args.api_keys, "models": args.models,
-            "workers": args.workers, "queue_size": args.queue_size,
+            "weights": args.weights, "post_weights": args.post_weights, "workers": args.workers, "queue_size": args.queue_size,
         })
     except (ValueError, FileNotFoundError) as error:
         print(f"serve: {error}", file=sys.stderr)

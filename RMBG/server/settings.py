@@ -37,7 +37,15 @@ class ServerSettings:
         port: TCP port.
         api_keys: accepted ``X-Api-Key`` values. ``create_app`` refuses an empty tuple; the
             ``serve`` command generates one key when none is configured.
-        models: registry names the server offers (each must have pretrained weights).
+        models: registry names the server offers (each must have pretrained weights, or a local
+            file in ``weights``).
+        weights: ``(model name, weight file)`` pairs: that model runs the local file (a fine-tuned
+            or converted ``.pth`` in its family's format, placed strictly, as ``remove --weights``)
+            instead of its official weights. Config file: a mapping ``{tracer_b7: /path/file.pth}``;
+            command line: ``--weights NAME=FILE`` (repeatable).
+        post_weights: an FBA checkpoint (``.pth``, the official resnet50_GN_WS layout) that
+            ``post=fba`` uses instead of the official ``fba_matting`` weights (``remove
+            --post-weights``).
         default_model: the model used when a request names none (default: the first of ``models``).
         post_processors: post-processor names requests may ask for; ``None`` allows every name
             registered in :data:`RMBG.inference.postprocess.POSTPROCESSORS` at request time.
@@ -73,6 +81,8 @@ class ServerSettings:
     api_keys: tuple[str, ...] = ()
     models: tuple[str, ...] = ("u2netp",)
     default_model: str | None = None
+    weights: tuple[tuple[str, str], ...] = ()
+    post_weights: str | None = None
     post_processors: tuple[str, ...] | None = None
     max_upload_bytes: int = 12 * 1024 * 1024
     max_pixels: int = 25_000_000
@@ -110,6 +120,16 @@ class ServerSettings:
             raise ValueError("models: expected at least one model name, got an empty list")
         if len(set(self.models)) != len(self.models):
             raise ValueError(f"models: names must be unique, got {list(self.models)}")
+        names = [pair[0] for pair in self.weights]
+        for pair in self.weights:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(v, str) and v for v in pair)):
+                raise ValueError(f"weights: expected (model name, weight file) pairs of non-empty strings, got {pair!r}")
+            if pair[0] not in self.models:
+                raise ValueError(f"weights: {pair[0]!r} is not one of models {list(self.models)}; add it there or drop its weights")
+        if len(set(names)) != len(names):
+            raise ValueError(f"weights: one weight file per model, got {names}")
+        if self.post_weights is not None and not (isinstance(self.post_weights, str) and self.post_weights):
+            raise ValueError(f"post_weights: expected the path of an FBA checkpoint (.pth), got {self.post_weights!r}")
         if self.default_model is not None and self.default_model not in self.models:
             raise ValueError(f"default_model: {self.default_model!r} is not one of models {list(self.models)}; add it there")
         for key in self.api_keys:
@@ -129,6 +149,10 @@ class ServerSettings:
         """The model a request without ``model`` gets."""
         return self.default_model or self.models[0]
 
+    def weights_for(self, model: str) -> str | None:
+        """The local weight file configured for ``model``, or ``None`` (its official weights)."""
+        return dict(self.weights).get(model)
+
     def replace(self, **changes: Any) -> "ServerSettings":
         """A copy with ``changes`` applied (and validated)."""
         return dataclasses.replace(self, **changes)
@@ -143,8 +167,28 @@ def parse_api_keys(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def parse_weights(value: Any, source: str) -> tuple[tuple[str, str], ...]:
+    """``weights`` from a mapping (config file) or ``NAME=FILE`` strings (command line), as pairs.
+
+    Raises:
+        ValueError: anything else, naming ``source`` and the expected forms.
+    """
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        items = [tuple(part.strip() for part in v.split("=", 1)) if "=" in v else (v, "") for v in value]
+    else:
+        items = None
+    if items is None or not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in items):
+        raise ValueError(f"{source}: weights must map model names to weight files ({{tracer_b7: /path/file.pth}} in a "
+                         f"config file, --weights tracer_b7=/path/file.pth on the command line), got {value!r}")
+    return tuple((k, v) for k, v in items)
+
+
 def _coerce(name: str, value: Any, source: str) -> Any:
     """Turn a config-file or command-line value into the field's type, naming the source on error."""
+    if name == "weights":
+        return parse_weights(value, source)
     if name in _TUPLE_FIELDS:
         if value is None and name == "post_processors":
             return None

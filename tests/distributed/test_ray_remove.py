@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_asset
+from conftest import assert_same_cutout, require_asset
 from PIL import Image
 
 ray = pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'ray[data]==2.60.0')")
@@ -99,11 +99,7 @@ def _assert_same_as_single(out: Path, single: Path) -> None:
     got, expected = _pngs(out), _pngs(single)
     assert sorted(got) == sorted(expected)
     for name, path in got.items():
-        image, reference = np.asarray(Image.open(path)), np.asarray(Image.open(expected[name]))
-        assert image.shape == reference.shape, name
-        np.testing.assert_array_equal(image[..., :3], reference[..., :3], err_msg=name)  # the photo's own colours
-        diff = np.abs(image[..., 3].astype(int) - reference[..., 3].astype(int)).max()
-        assert diff <= MASK_TOLERANCE, f"{name}: alpha differs by {diff}/255"
+        assert_same_cutout(np.asarray(Image.open(path)), np.asarray(Image.open(expected[name])), MASK_TOLERANCE, name)
 
 
 def _results(path: Path) -> list[dict]:

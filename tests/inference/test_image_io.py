@@ -100,6 +100,29 @@ def test_atomic_save_and_jpeg_alpha(tmp_path):
     assert not (tmp_path / "cut.jpg").exists()
 
 
+def test_png_cutouts_store_invisible_pixels_as_zero():
+    """Fully transparent pixels are written as (0, 0, 0, 0); every visible one (alpha 1 included)
+    keeps its colour exactly, and the file is smaller than the same cutout with colours kept."""
+    import io
+
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (64, 96, 4), dtype=np.uint8)
+    rgba[..., 3] = 0
+    rgba[16:48, 24:72, 3] = rng.integers(1, 256, (32, 48), dtype=np.uint8)
+    original = rgba.copy()
+    data = encode_image(rgba, "png")
+    np.testing.assert_array_equal(rgba, original)  # the caller's array is not changed
+    stored = np.asarray(Image.open(io.BytesIO(data)))
+    visible = original[..., 3] > 0
+    np.testing.assert_array_equal(stored[visible], original[visible])
+    assert not stored[~visible].any()
+    kept = io.BytesIO()
+    Image.fromarray(original).save(kept, format="PNG", compress_level=1)
+    assert len(data) < 0.8 * kept.tell()
+    rgb = original[..., :3].copy()
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_image(rgb, "png")))), rgb)  # no alpha: as given
+
+
 def test_list_images_sorted_filtered(tmp_path):
     for name in ("b.JPG", "a.png", ".hidden.png", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")

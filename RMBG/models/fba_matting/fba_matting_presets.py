@@ -3,7 +3,8 @@
 Source facts (CarveKit 4.1.2, ``carvekit/utils/download_models.py``): Hugging Face repository
 ``Carve/fba``, revision ``a5d3457df0fb9c88ea19ed700d409756ca2069d1``, file ``fba_matting.pth``,
 sha512 below. The file could not be downloaded where this was written, so its sha256 and size are
-not recorded; the sha512 is verified on every fetch.
+not pinned here; the sha512 is verified on every fetch, and the first verified copy's sha256 and
+size are recorded beside it in the cache (``fba_matting.pth.checksums.json``) and logged.
 """
 
 from __future__ import annotations

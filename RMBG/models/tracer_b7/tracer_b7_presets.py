@@ -3,8 +3,9 @@
 Source facts (CarveKit 4.1.2, ``carvekit/utils/download_models.py``): Hugging Face repository
 ``Carve/tracer_b7``, revision ``d8a8fd9e7b3fa0d2f1506fe7242966b34381e9c5``, file ``tracer_b7.pth``,
 sha512 below; CarveKit's own CDN serves the same path first. The file could not be downloaded
-where this was written, so its sha256 and size are not recorded; the sha512 is verified on every
-fetch. Input convention (``carvekit/ml/wrap/tracer_b7.py``): RGB / 255, resize to 640x640,
+where this was written, so its sha256 and size are not pinned here; the sha512 is verified on every
+fetch, and the first verified copy's sha256 and size are recorded beside it in the cache
+(``tracer_b7.pth.checksums.json``, :func:`RMBG.weights.sources.fetch`) and logged, to be pinned here. Input convention (``carvekit/ml/wrap/tracer_b7.py``): RGB / 255, resize to 640x640,
 ImageNet mean/std; output: the sigmoid map, resized back to the photo.
 """
 
