@@ -27,12 +27,19 @@ def test_model_grid_and_unsupported_pairs():
 
 
 def test_png_encoders_are_lossless():
+    """Every encoder keeps every visible pixel exactly; ``rmbg`` (what remove writes) stores the
+    invisible ones (alpha 0) as zero, the others keep them too."""
     from RMBG.benchmark.peers import PNG_ENCODERS
 
     rgba = np.random.default_rng(0).integers(0, 255, (20, 30, 4), dtype=np.uint8)
+    rgba[:5, :, 3] = 0
+    invisible = rgba[..., 3] == 0
     for name, encoder in PNG_ENCODERS.items():
         with Image.open(io.BytesIO(encoder(rgba))) as decoded:
-            assert np.array_equal(np.asarray(decoded), rgba), name
+            stored = np.asarray(decoded)
+        assert np.array_equal(stored[~invisible], rgba[~invisible]), name
+        expected = np.zeros_like(rgba[invisible]) if name == "rmbg" else rgba[invisible]
+        assert np.array_equal(stored[invisible], expected), name
 
 
 def test_pytorch_peer_matches_keras(tmp_path):
