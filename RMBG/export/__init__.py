@@ -52,7 +52,10 @@ def export_model(
     """Export ``model`` to ``path`` in ``format``.
 
     Args:
-        model: a registry name (pretrained weights), a ``.keras`` path or a Segmenter.
+        model: a registry name (pretrained weights), a ``.keras`` path, a
+            :class:`~RMBG.registry.ModelWithWeights` (a name with a local ``.pth``) or a model. An
+            FBA matting network (``fba_matting``) is written with its own three-input signature
+            (:mod:`RMBG.export.fba_onnx`, :mod:`RMBG.export.fba_tflite`).
         path: the output file (a folder for ``savedmodel``).
         format: ``"onnx"``, ``"tflite"`` or ``"savedmodel"``.
         fp16: float16 weights (``tflite`` only).
@@ -76,6 +79,10 @@ def export_model(
         raise ValueError(f"rembg: the rembg layout is an ONNX file, got format {format!r}; use --format onnx")
 
     keras_model = load_model(model, task=None)
+    from RMBG.models.fba_matting.fba_matting_model import FBAMatting  # deferred: Keras is loaded by now
+
+    if isinstance(keras_model, FBAMatting):
+        return _export_fba(keras_model, path, format, fp16=fp16, rembg=rembg, opset=opset)
     if format == "onnx":
         return export_onnx(keras_model, path, rembg=rembg, opset=opset)
     if format == "tflite":
@@ -83,6 +90,21 @@ def export_model(
     from RMBG.export.savedmodel_export import export_savedmodel  # deferred: TensorFlow only to export a SavedModel
 
     return export_savedmodel(keras_model, path)
+
+
+def _export_fba(model: Any, path: str | os.PathLike, format: str, *, fp16: bool, rembg: bool, opset: int) -> Path:
+    """An FBA matting network (three inputs, alpha/F/B out; :mod:`RMBG.export.fba_signature`) to
+    ONNX or TFLite: the files ``post="fba"`` runs with ``fba_model=`` (``--post-weights``)."""
+    if rembg or format == "savedmodel":
+        what = "the rembg layout" if rembg else "a SavedModel"
+        raise ValueError(f"model: {model.name} is an FBA matting network, which exports to onnx or tflite, not {what}")
+    if format == "onnx":
+        from RMBG.export.fba_onnx import export_fba_onnx  # deferred: tf2onnx only to export
+
+        return export_fba_onnx(model, path, opset=opset)
+    from RMBG.export.fba_tflite import export_fba_tflite  # deferred: TensorFlow only to export
+
+    return export_fba_tflite(model, path, fp16=fp16)
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

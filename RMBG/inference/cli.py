@@ -49,7 +49,8 @@ def register(subparsers) -> None:
     parser.add_argument("--trimap-dilation", type=int, default=None, help="trimap band outside the edge, square side in px (default: the preset's)")
     parser.add_argument("--trimap-erosion", type=int, default=None, help="trimap band inside the edge, square side in px (default: the preset's)")
     parser.add_argument("--post-weights", type=Path, default=None, help="--post fba: an FBA checkpoint (.pth, the official "
-                        "resnet50_GN_WS layout, e.g. fine-tuned) used instead of the official fba_matting weights")
+                        "resnet50_GN_WS layout, e.g. fine-tuned; or .keras) used instead of the official fba_matting "
+                        "weights, or its export (.onnx from `export -m fba_matting`: FBA on onnxruntime, no TensorFlow)")
     parser.add_argument("--foreground-estimation", action=argparse.BooleanOptionalAction, default=None, help="estimate halo-free foreground colours (default: on for trimap-cf, matting-net, refine+matting)")
     parser.add_argument("-r", "--recursive", action="store_true", help="include sub-folders (their structure is kept)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
@@ -186,10 +187,31 @@ def validate_remove_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--post-weights: applies to --post fba only, got --post {args.post}")
         if not post_weights.is_file():
             raise ValueError(f"--post-weights: no such file '{post_weights}'; pass an FBA checkpoint (.pth)")
+        _check_fba_file(post_weights)
     _check_model(args.model, local_weights=getattr(args, "weights", None) is not None)
     _check_weights(args)
 
     check_engine_args(args)
+
+
+def _check_fba_file(path: Path) -> None:
+    """``--post-weights``: a kind of file FBA loads, and an export that is FBA's (read before any model loads)."""
+    from RMBG.matting.fba import FBA_MODEL_SUFFIXES  # deferred: numpy and cv2 only once a command runs
+
+    suffix = path.suffix.lower()
+    if suffix not in FBA_MODEL_SUFFIXES:
+        raise ValueError(f"--post-weights: '{path}' is a '{suffix}' file; FBA takes {', '.join(FBA_MODEL_SUFFIXES)} "
+                         "(a checkpoint, a Keras file, or `python -m RMBG export -m fba_matting`'s file)")
+    if suffix in (".onnx", ".tflite"):
+        from RMBG.export import read_metadata  # deferred: onnx / flatbuffer parsing only for an export
+
+        try:
+            layout = read_metadata(path).get("layout")
+        except Exception as error:  # a damaged file raises the parser's own errors: report them as this file's
+            raise ValueError(f"--post-weights: cannot read '{path}' as an RMBG export ({error})") from None
+        if layout != "fba":
+            raise ValueError(f"--post-weights: '{path}' is an RMBG export of layout {layout!r}, not FBA's; "
+                             "write one with `python -m RMBG export -m fba_matting -f onnx`")
 
 
 def _check_weights(args: argparse.Namespace) -> None:

@@ -302,9 +302,25 @@ DEFAULT_TRIMAP = "carvekit"
 DEFAULT_MODEL = "fba_matting"
 
 
+#: What ``fba_model`` (``--post-weights``) takes as a file: a checkpoint, a Keras file, or an export
+#: (``python -m RMBG export -m fba_matting -f onnx``; the ``.onnx`` runs on onnxruntime, no TensorFlow).
+FBA_MODEL_SUFFIXES = (".pth", ".pt", ".keras", ".onnx", ".tflite")
+
+
 @functools.lru_cache(maxsize=2)
 def _model_from_checkpoint(path: str, _stamp: tuple[int, int]):
     return create_model(DEFAULT_MODEL, weights=path)
+
+
+@functools.lru_cache(maxsize=2)
+def _runner_from_export(path: str, _stamp: tuple[int, int]):
+    if path.endswith(".onnx"):
+        from RMBG.export.fba_onnx import OnnxFBA  # deferred: onnxruntime only for an ONNX export
+
+        return OnnxFBA(path)
+    from RMBG.export.fba_tflite import TFLiteFBA  # deferred: the TFLite interpreter only for a .tflite
+
+    return TFLiteFBA(path)
 
 
 def resolve_fba_model(model: Any = None):
@@ -314,18 +330,25 @@ def resolve_fba_model(model: Any = None):
         model: None (the ``fba_matting`` preset with its official weights), a registry name, a
             ``.pth`` checkpoint (official layout, e.g. fine-tuned: placed strictly into
             ``create_model("fba_matting", weights=path)``, cached while the file is unchanged), a
-            ``.keras`` file, or a model object.
+            ``.keras`` file, an FBA export (``.onnx``: :class:`~RMBG.export.fba_onnx.OnnxFBA` on
+            onnxruntime, without TensorFlow; ``.tflite``: :class:`~RMBG.export.fba_tflite.TFLiteFBA`;
+            cached while the file is unchanged), or a model object.
 
     Raises:
-        FileNotFoundError: a ``.pth`` path that does not exist.
+        FileNotFoundError: a ``.pth``, ``.onnx`` or ``.tflite`` path that does not exist.
+        ValueError: an ``.onnx`` or ``.tflite`` file that is not an FBA export.
         RMBG.weights.sources.WeightsUnavailableError: the official weights are needed but absent.
     """
-    if isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() in (".pth", ".pt"):
+    suffix = Path(model).suffix.lower() if isinstance(model, (str, os.PathLike)) else None
+    if suffix in (".pth", ".pt", ".onnx", ".tflite"):
         path = Path(model).resolve()
         if not path.is_file():
-            raise FileNotFoundError(f"fba_model: no such checkpoint '{model}'; pass an FBA .pth (resnet50_GN_WS state dict)")
+            what = "checkpoint" if suffix in (".pth", ".pt") else "export"
+            raise FileNotFoundError(f"fba_model: no such {what} '{model}'; pass an FBA .pth (resnet50_GN_WS state dict) "
+                                    "or a file of `python -m RMBG export -m fba_matting`")
         stat = path.stat()
-        return _model_from_checkpoint(str(path), (stat.st_mtime_ns, stat.st_size))
+        load = _model_from_checkpoint if suffix in (".pth", ".pt") else _runner_from_export
+        return load(str(path), (stat.st_mtime_ns, stat.st_size))
     if model is not None and not isinstance(model, (str, os.PathLike)):
         return model
 

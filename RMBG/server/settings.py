@@ -43,7 +43,7 @@ class ServerSettings:
             or converted ``.pth`` in its family's format, placed strictly, as ``remove --weights``)
             instead of its official weights. Config file: a mapping ``{tracer_b7: /path/file.pth}``;
             command line: ``--weights NAME=FILE`` (repeatable).
-        post_weights: an FBA checkpoint (``.pth``, the official resnet50_GN_WS layout) that
+        post_weights: an FBA checkpoint (``.pth``, the official resnet50_GN_WS layout; or its ``.onnx`` export) that
             ``post=fba`` uses instead of the official ``fba_matting`` weights (``remove
             --post-weights``).
         default_model: the model used when a request names none (default: the first of ``models``).

@@ -4,10 +4,17 @@ the Keras model."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from PIL import Image
 
+from conftest import require_asset
 from RMBG.matting import fba
+from RMBG.paths import repo_root
 
 #: Max |onnxruntime - Keras| on outputs in [0, 1]. The two runtimes pick different fp32 kernels;
 #: measured 3.5e-5 on AMD Zen 4; the fusion multiplies round-off by up to ~3 (see the parity test).
@@ -32,9 +39,11 @@ def model():
 
 @pytest.fixture(scope="module")
 def exported(model, tmp_path_factory):
-    from RMBG.export.fba_onnx import export_fba_onnx
+    from RMBG.export import export_model
 
-    return model, export_fba_onnx(model, tmp_path_factory.mktemp("fba_onnx") / "fba.onnx")
+    # Through export_model, as `python -m RMBG export -m fba_matting` writes it: an FBA network
+    # goes to its own three-input exporter (RMBG.export.fba_onnx).
+    return model, export_model(model, tmp_path_factory.mktemp("fba_onnx") / "fba.onnx", "onnx")
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +143,60 @@ def test_tflite_runs_the_matting_pipeline_and_refuses_other_files(model, exporte
     other.write_bytes(add_tflite_metadata(convert_function_to_tflite(double), "rmbg_export", b'{"layout": "segmenter"}'))
     with pytest.raises(ValueError, match="layout 'segmenter', not an FBA export"):
         TFLiteFBA(other)
+
+
+def test_export_model_writes_fba_layouts_only(exported, tmp_path):
+    from RMBG.export import export_model, read_metadata
+
+    model, path = exported
+    assert read_metadata(path) == {"model": model.name, "layout": "fba", "inputs": ["image", "trimap", "trimap_transform"]}
+    with pytest.raises(ValueError, match="FBA matting network, which exports to onnx or tflite, not the rembg layout"):
+        export_model(model, tmp_path / "x.onnx", "onnx", rembg=True)
+    with pytest.raises(ValueError, match="not a SavedModel"):
+        export_model(model, tmp_path / "saved", "savedmodel")
+
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    (["-m", "fba_matting", "-f", "onnx", "--check", "photos"], "--check: compares segmentation masks on photos"),
+    (["-m", "fba_matting", "-f", "onnx", "--weights", "{tmp}/missing.pth"], "--weights: no such file '{tmp}/missing.pth'"),
+    (["-m", "{tmp}/mine.keras", "-f", "onnx", "--weights", "{tmp}/mine.keras"], "--weights: applies to a registry model name"),
+])
+def test_export_command_checks_fba_arguments_before_loading(arguments, expected, tmp_path):
+    from RMBG.cli import main
+
+    (tmp_path / "mine.keras").write_bytes(b"x")
+    with pytest.raises(SystemExit, match=expected.format(tmp=tmp_path)):
+        main(["export", *(a.format(tmp=tmp_path) for a in arguments), "-o", str(tmp_path / "out.onnx")])
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_remove_post_fba_runs_the_onnx_export_without_tensorflow(exported, tmp_path):
+    """`remove --post fba --post-weights fba.onnx` on a prepared U^2-NetP artefact runs both networks
+    on onnxruntime: the process never imports TensorFlow, and its cutout is the one the Keras FBA
+    gives on the same mask (ONNX vs Keras within TOLERANCE on [0, 1] values: at most one 8-bit
+    level apart after rounding)."""
+    from RMBG.inference.remover import Remover
+    from RMBG.runtime import prepare
+
+    require_asset("weights", "u2netp.onnx")
+    model, path = exported
+    prepare("u2netp", probes=2)  # shared with the runtime tests (one RMBG_HOME per run)
+    photo = sorted(require_asset("u2net_testdata", "images").glob("*.jpg"))[0]
+    source, out = tmp_path / "images", tmp_path / "out"
+    source.mkdir()
+    with Image.open(photo) as image:  # a small copy: the cost is FBA's working size
+        image.convert("RGB").resize((120, 90)).save(source / "photo.png")
+    code = ("import sys; from RMBG.cli import main; "
+            f"rc = main(['remove', '-i', {str(source)!r}, '-o', {str(out)!r}, '--backend', 'onnxruntime', '--post', 'fba', '--post-weights', {str(path)!r}]); "
+            "print('TF', 'tensorflow' in sys.modules or 'keras' in sys.modules); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root(), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "TF False" in done.stdout, "remove --post fba with an .onnx FBA imported TensorFlow"
+    cutout = np.asarray(Image.open(out / "photo.png"))
+    assert cutout.shape == (90, 120, 4)
+    remover = Remover("u2netp", backend="onnxruntime", post="fba", post_options={"fba_model": model})  # the same mask
+    expected = remover.remove(np.asarray(Image.open(source / "photo.png")), format="rgba")
+    assert expected.shape == cutout.shape
+    assert np.abs(cutout[..., 3].astype(int) - expected[..., 3].astype(int)).max() <= 1
+    band = (cutout[..., 3] > 0) & (cutout[..., 3] < 255)
+    assert band.any(), "the trimap of this photo has no unknown band: FBA was not exercised"

@@ -37,7 +37,26 @@ def _files(tmp_path: Path) -> dict[str, Path]:
     a_file.write_text("x")
     onnx = tmp_path / "model.onnx"  # only its existence is checked before loading
     onnx.write_bytes(b"x")
-    return {"garbage": garbage, "no_config": no_config, "file": a_file, "onnx": onnx}
+    segmenter_onnx = tmp_path / "segmenter.onnx"  # an RMBG export, of a segmenter: not what --post-weights takes
+    segmenter_onnx.write_bytes(_onnx_with_metadata({"model": "u2netp", "layout": "segmenter"}))
+    return {"garbage": garbage, "no_config": no_config, "file": a_file, "onnx": onnx, "segmenter_onnx": segmenter_onnx}
+
+
+def _onnx_with_metadata(metadata: dict) -> bytes:
+    """A one-node ONNX model carrying RMBG's export metadata (what --post-weights reads up front)."""
+    import json
+
+    from onnx import TensorProto, helper
+
+    from RMBG.export.metadata import METADATA_KEY
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    proto = helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)])
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
+    return proto.SerializeToString()
 
 
 BAD_OPTIONS = [
@@ -68,6 +87,9 @@ BAD_OPTIONS = [
     (["--model", "tracer_b7", "--weights", "{tmp}/missing.pth"], "--weights: no such file '{tmp}/missing.pth'"),
     (["--model", "{onnx}", "--weights", "{file}"], "--weights: applies to a registry model name"),
     (["--model", "resnet50_unet", "--weights", "{file}"], "--weights: model 'resnet50_unet' (family resnet50_unet) has no weight importer"),
+    (["--post", "fba", "--post-weights", "{file}"], "--post-weights: '{file}' is a '.txt' file; FBA takes .pth"),
+    (["--post", "fba", "--post-weights", "{onnx}"], "--post-weights: cannot read '{onnx}' as an RMBG export"),
+    (["--post", "fba", "--post-weights", "{segmenter_onnx}"], "is an RMBG export of layout 'segmenter', not FBA's"),
     (["-o", "{file}"], "exists and is not a folder"),
     (["-o", "{file}/sub"], "is a file, not a folder"),
 ]
