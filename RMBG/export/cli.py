@@ -49,6 +49,8 @@ def run_export(args: argparse.Namespace) -> int:
     metadata = read_metadata(path)
     if metadata.get("layout") == "fba":
         print(f"{args.model} -> {path} ({args.format}, fba layout: inputs {', '.join(metadata['inputs'])}; any size, sides multiples of 8)")
+        if args.check is not None:  # a .keras FBA file (a name is refused before the export)
+            raise SystemExit(_FBA_CHECK)
         return 0
     size = "x".join(map(str, metadata["image_size"]))
     print(f"{args.model} -> {path} ({args.format}, {metadata['layout']} layout, {metadata['precision']}, {size})")
@@ -67,16 +69,17 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+_FBA_CHECK = "--check: compares segmentation masks on photos, which fba_matting (a matting network) does not make; drop --check"
+
+
 def _model_argument(args: argparse.Namespace):
     """``--model`` (with ``--weights``) as :func:`RMBG.export.export_model` takes it, checked before
-    anything loads (exit 2 with one line)."""
-    from RMBG.registry import ModelWithWeights, model_info  # deferred: the registry only when exporting
+    anything loads (a one-line SystemExit)."""
+    from RMBG.registry import ModelWithWeights, list_models, model_info  # deferred: the registry only when exporting
 
     is_name = not str(args.model).endswith(".keras")
-    family = model_info(args.model).family if is_name and args.model in _names() else None
-    if args.check is not None and family == "fba_matting":
-        raise SystemExit("--check: compares segmentation masks on photos, which fba_matting (a matting network) "
-                         "does not make; drop --check")
+    if args.check is not None and is_name and args.model in list_models() and model_info(args.model).family == "fba_matting":
+        raise SystemExit(_FBA_CHECK)
     if args.weights is None:
         return args.model
     if not is_name:
@@ -87,9 +90,3 @@ def _model_argument(args: argparse.Namespace):
         return ModelWithWeights.of(args.model, args.weights)
     except ValueError as error:
         raise SystemExit(f"--weights: {error}") from None
-
-
-def _names() -> list[str]:
-    from RMBG.registry import list_models  # deferred with the registry
-
-    return list_models()

@@ -187,31 +187,13 @@ def validate_remove_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--post-weights: applies to --post fba only, got --post {args.post}")
         if not post_weights.is_file():
             raise ValueError(f"--post-weights: no such file '{post_weights}'; pass an FBA checkpoint (.pth)")
-        _check_fba_file(post_weights)
+        from RMBG.matting.fba import check_fba_model_file  # deferred: numpy and cv2 only once a command runs
+
+        check_fba_model_file(post_weights, "--post-weights")
     _check_model(args.model, local_weights=getattr(args, "weights", None) is not None)
     _check_weights(args)
 
     check_engine_args(args)
-
-
-def _check_fba_file(path: Path) -> None:
-    """``--post-weights``: a kind of file FBA loads, and an export that is FBA's (read before any model loads)."""
-    from RMBG.matting.fba import FBA_MODEL_SUFFIXES  # deferred: numpy and cv2 only once a command runs
-
-    suffix = path.suffix.lower()
-    if suffix not in FBA_MODEL_SUFFIXES:
-        raise ValueError(f"--post-weights: '{path}' is a '{suffix}' file; FBA takes {', '.join(FBA_MODEL_SUFFIXES)} "
-                         "(a checkpoint, a Keras file, or `python -m RMBG export -m fba_matting`'s file)")
-    if suffix in (".onnx", ".tflite"):
-        from RMBG.export import read_metadata  # deferred: onnx / flatbuffer parsing only for an export
-
-        try:
-            layout = read_metadata(path).get("layout")
-        except Exception as error:  # a damaged file raises the parser's own errors: report them as this file's
-            raise ValueError(f"--post-weights: cannot read '{path}' as an RMBG export ({error})") from None
-        if layout != "fba":
-            raise ValueError(f"--post-weights: '{path}' is an RMBG export of layout {layout!r}, not FBA's; "
-                             "write one with `python -m RMBG export -m fba_matting -f onnx`")
 
 
 def _check_weights(args: argparse.Namespace) -> None:

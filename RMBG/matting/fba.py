@@ -312,6 +312,33 @@ def _model_from_checkpoint(path: str, _stamp: tuple[int, int]):
     return create_model(DEFAULT_MODEL, weights=path)
 
 
+def check_fba_model_file(path: str | os.PathLike, argument: str = "fba_model") -> None:
+    """Before any model loads: ``path`` is a kind of file FBA takes and, for an export, FBA's.
+
+    Args:
+        path: an existing file (``--post-weights``, the server's ``post_weights``).
+        argument: the name the error messages give the path.
+
+    Raises:
+        ValueError: another suffix, an unreadable export, or an export of another layout.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FBA_MODEL_SUFFIXES:
+        raise ValueError(f"{argument}: '{path}' is a '{suffix}' file; FBA takes {', '.join(FBA_MODEL_SUFFIXES)} "
+                         "(a checkpoint, a Keras file, or `python -m RMBG export -m fba_matting`'s file)")
+    if suffix in (".onnx", ".tflite"):
+        from RMBG.export import read_metadata  # deferred: onnx / flatbuffer parsing only for an export
+
+        try:
+            layout = read_metadata(path).get("layout")
+        except Exception as error:  # a damaged file raises the parser's own errors: report them as this file's
+            raise ValueError(f"{argument}: cannot read '{path}' as an RMBG export ({error})") from None
+        if layout != "fba":
+            raise ValueError(f"{argument}: '{path}' is an RMBG export of layout {layout!r}, not FBA's; "
+                             "write one with `python -m RMBG export -m fba_matting -f onnx`")
+
+
 @functools.lru_cache(maxsize=2)
 def _runner_from_export(path: str, _stamp: tuple[int, int]):
     if path.endswith(".onnx"):

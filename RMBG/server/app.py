@@ -75,6 +75,9 @@ def check_settings(settings: ServerSettings) -> None:
     if settings.post_weights is not None:
         if not Path(settings.post_weights).expanduser().is_file():
             raise ValueError(f"post_weights: no such file '{settings.post_weights}'; pass an FBA checkpoint (.pth)")
+        from RMBG.matting.fba import check_fba_model_file  # deferred: the matting code only with post_weights
+
+        check_fba_model_file(Path(settings.post_weights).expanduser(), "post_weights")
         if settings.post_processors is not None and "fba" not in settings.post_processors:
             raise ValueError(f"post_weights: set for post-processor 'fba', which post_processors {list(settings.post_processors)} "
                              "does not offer; add fba there or drop post_weights")

@@ -77,6 +77,7 @@ def test_create_app_refuses_unusable_weight_files_before_loading_anything(tmp_pa
 
     present = tmp_path / "present.pth"
     present.write_bytes(b"not read before the model loads")
+    (tmp_path / "fba.txt").write_text("x")
     cases = [
         (dict(models=("u2netp",), weights=(("u2netp", str(tmp_path / "absent.pth")),)),
          "weights: u2netp: no such file '.*absent.pth'"),
@@ -84,6 +85,7 @@ def test_create_app_refuses_unusable_weight_files_before_loading_anything(tmp_pa
          "weights: resnet50_unet: .*has no weight importer"),
         (dict(models=("resnet50_unet",)), r"models: \['resnet50_unet'\] are not registered models with pretrained weights"),
         (dict(post_weights=str(tmp_path / "fba.pth")), "post_weights: no such file '.*fba.pth'"),
+        (dict(post_weights=str(tmp_path / "fba.txt")), r"post_weights: '.*fba.txt' is a '\.txt' file; FBA takes \.pth"),
         (dict(post_weights=str(present), post_processors=("none", "trimap-cf")),
          r"post_weights: set for post-processor 'fba', which post_processors \['none', 'trimap-cf'\] does not offer"),
     ]
