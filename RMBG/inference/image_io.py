@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence, Union
@@ -192,10 +193,18 @@ def _high_depth_to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(array, 0, 255).astype(np.uint8)
 
 
-def _pil_to_rgb_array(image: Image.Image, name: str) -> np.ndarray:
-    """Convert any PIL mode to an HxWx3 uint8 RGB array."""
+def _pil_to_rgb_array(image: Image.Image, name: str, *, owned: bool = False) -> np.ndarray:
+    """Convert any PIL mode to an HxWx3 uint8 RGB array.
+
+    ``owned``: ``image`` was opened here, so EXIF orientation is applied in place (Pillow
+    otherwise copies the whole picture even when there is nothing to rotate: 7 of the 19 ms a
+    test photo took to load); a caller's image is never changed.
+    """
     try:
-        image = ImageOps.exif_transpose(image)
+        if owned:
+            ImageOps.exif_transpose(image, in_place=True)
+        else:
+            image = ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block must not make a readable photo unreadable
         pass
     mode = image.mode
@@ -259,7 +268,7 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         if array is None:
             raise
         return _array_to_rgb(array, name)
-    return _pil_to_rgb_array(image, name)
+    return _pil_to_rgb_array(image, name, owned=image is not source)
 
 
 def load_mask(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -395,6 +404,15 @@ def _to_pil(image: np.ndarray | Image.Image) -> Image.Image:
     return Image.fromarray(array)
 
 
+#: Pillow's PNG settings: zlib level 1 with the run-length strategy (``compress_type``, zlib's
+#: ``Z_RLE``). On the cutouts of the 18 test photos (official U^2-NetP masks, AMD EPYC Zen 4, CPU
+#: time) 25.2 ms and 0.48 MB a photo, against 28.1 ms and 0.51 MB with the default strategy:
+#: cutouts are long runs of transparent zeros. OpenCV's encoder with the Sub filter took 13.8 ms
+#: but held two more full-size copies per photo (BGRA order, its output buffer): the 18-photo run
+#: peaked 25-35 MB higher, against a 500 MB budget, so Pillow stays.
+_PNG_OPTIONS = {"compress_level": 1, "compress_type": zlib.Z_RLE}
+
+
 def encode_image(
     image: np.ndarray | Image.Image, format: str = "png", *, quality: int = 95, text: Mapping[str, str] | None = None,
 ) -> bytes:
@@ -416,7 +434,7 @@ def encode_image(
     if fmt == "jpeg" and pil.mode in ("RGBA", "LA"):
         raise ValueError("format='jpeg' cannot store transparency: use png or webp for RGBA cutouts, or give a background colour")
     buffer = io.BytesIO()
-    options = {"quality": quality} if fmt in ("jpeg", "webp") else {"compress_level": 1} if fmt == "png" else {}
+    options = {"quality": quality} if fmt in ("jpeg", "webp") else _PNG_OPTIONS if fmt == "png" else {}
     if fmt == "png" and text:
         info = PngInfo()
         for key, value in text.items():

@@ -123,6 +123,24 @@ def test_png_cutouts_store_invisible_pixels_as_zero():
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_image(rgb, "png")))), rgb)  # no alpha: as given
 
 
+@pytest.mark.parametrize("shape", [(7, 5), (7, 5, 1), (7, 5, 3), (40, 30, 4)])
+def test_png_is_lossless_and_carries_text_chunks_before_the_image_data(shape):
+    """PNG outputs (zlib level 1, RLE strategy) give every channel back exactly and carry their
+    text before the image data: Latin-1 as tEXt, anything else (a photo named in Chinese) as iTXt."""
+    import io
+
+    rng = np.random.default_rng(1)
+    array = rng.integers(0, 256, shape, dtype=np.uint8)
+    if len(shape) == 3 and shape[2] == 4:
+        array[..., 3] = np.maximum(array[..., 3], 1)  # every pixel visible: colours kept exactly
+    data = encode_image(array, "png", text={"RMBG-source": "a.jpg", "other": "照片.jpg"})
+    assert data.index(b"tEXt") < data.index(b"IDAT") and data.index(b"iTXt") < data.index(b"IDAT")
+    image = Image.open(io.BytesIO(data))
+    assert image.text == {"RMBG-source": "a.jpg", "other": "照片.jpg"}
+    expected = array[..., 0] if len(shape) == 3 and shape[2] == 1 else array
+    np.testing.assert_array_equal(np.asarray(image), expected)
+
+
 def test_list_images_sorted_filtered(tmp_path):
     for name in ("b.JPG", "a.png", ".hidden.png", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
