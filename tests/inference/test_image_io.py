@@ -49,6 +49,13 @@ def test_exif_orientation_applied(tmp_path):
     path = tmp_path / "rotated.jpg"
     Image.fromarray(rgb).save(path, exif=exif.tobytes())
     assert load_image(path).shape == (40, 30, 3)
+    assert load_image(path.read_bytes()).shape == (40, 30, 3)
+    # A caller's PIL image is rotated in the result but never changed itself (the loader
+    # rotates in place only the images it opened).
+    caller = Image.open(path)
+    caller.load()
+    np.testing.assert_array_equal(load_image(caller), load_image(path))
+    assert caller.size == (rgb.shape[1], rgb.shape[0]) and caller.getexif()[0x0112] == 6
 
 
 def test_truncated_corrupt_empty_missing(tmp_path):
