@@ -3,8 +3,8 @@
 Runs the prepared u2netp artefact (``python -m RMBG prepare u2netp``) on the probe photos with
 OpenVINO fp32 (the reference), then:
 
-1. bf16 with growing sets of nodes marked fp32 in their runtime info (``precise_0``, the key
-   ``ov::disable_fp16_compression`` writes, and the older ``disable_fp16_compression_0``);
+1. bf16 with every node marked fp32 in its runtime info, once with ``precise_0`` (the key
+   ``ov::disable_fp16_compression`` writes) and once with the older ``disable_fp16_compression_0``;
 2. the graph split in two at a convolution (``onnx.utils.Extractor``): the part before the cut in
    one precision and the part after it in the other, the tensors that cross the cut (skip
    connections included) passed from the first compiled model to the second.
@@ -76,7 +76,7 @@ def main() -> None:
     core = ov.Core()
     config = {"INFERENCE_NUM_THREADS": 2, "NUM_STREAMS": 1}
 
-    def compile(model, precision: str, shapes: dict | None = None):
+    def compile_for(model, precision: str, shapes: dict | None = None):
         if isinstance(model, onnx.ModelProto):
             model = core.read_model(model.SerializeToString(), ov.Tensor(np.zeros(0, np.uint8)))
         model.reshape(shapes or {model.inputs[0].get_any_name(): [1, height, width, 3]})
@@ -100,14 +100,14 @@ def main() -> None:
         ious = [iou(a, b) for a, b in zip(masks, reference)]
         print(f"{name}: bf16 share of conv MACs {bf16_share:.0%}, IoU min {min(ious):.4f} mean {np.mean(ious):.4f}, {ms:.0f} ms/photo")
 
-    reference, ms = run([compile(core.read_model(str(artefact.path)), "fp32")])
+    reference, ms = run([compile_for(core.read_model(str(artefact.path)), "fp32")])
     print(f"{len(images)} photos from {origin}; fp32 {ms:.0f} ms/photo")
 
     for key in ("precise_0", "disable_fp16_compression_0"):
         model = core.read_model(str(artefact.path))
         for op in model.get_ordered_ops():
             op.get_rt_info()[key] = ""
-        masks, ms = run([compile(model, "bf16")])
+        masks, ms = run([compile_for(model, "bf16")])
         report(f"bf16 hint, every node marked '{key}'", masks, ms, 1.0)
 
     graph = onnx.load(str(artefact.path))
@@ -119,12 +119,12 @@ def main() -> None:
         before = sum(macs[node.name] for node in graph.graph.node[:cut] if node.op_type == "Conv") / total
         first, second = split(graph, cut)
         for low, high in (("bf16", "fp32"),) + ((("fp32", "bf16"),) if fraction == 0.5 else ()):
-            stage_one = compile(first, low)
+            stage_one = compile_for(first, low)
             crossing = {name: list(o.get_shape()) for o in stage_one.outputs for name in o.get_names()}
             crossing["images"] = [1, height, width, 3]
             second_model = core.read_model(second.SerializeToString(), ov.Tensor(np.zeros(0, np.uint8)))
             shapes = {i.get_any_name(): crossing[i.get_any_name()] for i in second_model.inputs}
-            masks, ms = run([stage_one, compile(second_model, high, shapes)])
+            masks, ms = run([stage_one, compile_for(second_model, high, shapes)])
             share = before if low == "bf16" else 1 - before
             report(f"first {fraction:.0%} of the convolutions {low}, the rest {high}", masks, ms, share)
 

@@ -410,6 +410,7 @@ def _to_pil(image: np.ndarray | Image.Image) -> Image.Image:
 #: cutouts are long runs of transparent zeros. OpenCV's encoder with the Sub filter took 13.8 ms
 #: but held two more full-size copies per photo (BGRA order, its output buffer): the 18-photo run
 #: peaked 25-35 MB higher, against a 500 MB budget, so Pillow stays.
+#: Read-only: every call copies it before adding its own text chunks.
 _PNG_OPTIONS = {"compress_level": 1, "compress_type": zlib.Z_RLE}
 
 
@@ -434,7 +435,7 @@ def encode_image(
     if fmt == "jpeg" and pil.mode in ("RGBA", "LA"):
         raise ValueError("format='jpeg' cannot store transparency: use png or webp for RGBA cutouts, or give a background colour")
     buffer = io.BytesIO()
-    options = {"quality": quality} if fmt in ("jpeg", "webp") else _PNG_OPTIONS if fmt == "png" else {}
+    options = {"quality": quality} if fmt in ("jpeg", "webp") else dict(_PNG_OPTIONS) if fmt == "png" else {}
     if fmt == "png" and text:
         info = PngInfo()
         for key, value in text.items():

@@ -148,6 +148,17 @@ def test_png_is_lossless_and_carries_text_chunks_before_the_image_data(shape):
     np.testing.assert_array_equal(np.asarray(image), expected)
 
 
+def test_png_text_of_one_output_never_reaches_the_next():
+    """Each PNG carries only its own text chunks: the shared encoder settings are not changed by a
+    call (an output written after another must not name the other's source photo)."""
+    import io
+
+    encode_image(np.zeros((4, 4, 4), np.uint8), "png", text={"RMBG-source": "first.jpg"})
+    assert Image.open(io.BytesIO(encode_image(np.zeros((4, 4, 4), np.uint8), "png"))).text == {}
+    second = encode_image(np.zeros((4, 4, 4), np.uint8), "png", text={"RMBG-source": "second.jpg"})
+    assert Image.open(io.BytesIO(second)).text == {"RMBG-source": "second.jpg"}
+
+
 def test_list_images_sorted_filtered(tmp_path):
     for name in ("b.JPG", "a.png", ".hidden.png", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
