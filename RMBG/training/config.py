@@ -108,6 +108,9 @@ class TrainConfig:
             recipe) or ``"hybrid"`` (BCE + SSIM + IoU per map, BASNet); matting: ``"matting"``
             (alpha only) or ``"fba"`` (``fba_matting``: alpha, foreground and background);
             refinement: ``"refinement"``.
+        side_weight: segmentation: the weight of each side map in the loss, the fused map's being
+            1 (1 is the U^2-Net recipe; 0 trains the fused map alone, e.g. when distilling a model
+            into itself under another precision, docs/runtime.md).
         fbeta_threshold: threshold of the F-beta metric: a number in (0, 1) or ``"adaptive"``.
         precision: ``"float32"``, ``"mixed_float16"`` (GPUs; loss scaling is automatic) or
             ``"mixed_bfloat16"`` (recent CPUs and TPUs / Ampere+ GPUs).
@@ -161,6 +164,7 @@ class TrainConfig:
     binary_masks: bool = False
     cache: bool = True
     loss: str = "deep_bce"
+    side_weight: float = 1.0
     fbeta_threshold: float | str = 0.5
     precision: str = "float32"
     jit_compile: bool | str = False
@@ -217,6 +221,13 @@ class TrainConfig:
         for name in ("learning_rate", "epsilon", "reduce_lr_min"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name}: expected a positive number, got {getattr(self, name)!r}")
+        if not float(self.side_weight) >= 0:
+            raise ValueError(f"side_weight: expected a number >= 0 (1: the U^2-Net recipe, 0: the fused map alone), got {self.side_weight!r}")
+        if self.side_weight != 1.0 and self.task != "segmentation":
+            raise ValueError(
+                f"side_weight: {self.side_weight} weighs the side maps of the segmentation losses; the {self.task} "
+                "task has none (leave it at 1)"
+            )
         if not 0 < float(self.lr_final_fraction) <= 1:
             raise ValueError(f"lr_final_fraction: expected a number in (0, 1], got {self.lr_final_fraction!r}")
         if self.lr_schedule == "cosine" and self.reduce_lr_patience:
@@ -364,6 +375,7 @@ class TrainConfig:
 
 _FLOAT_FIELDS = (
     "learning_rate", "beta_1", "beta_2", "epsilon", "reduce_lr_factor", "reduce_lr_min", "lr_final_fraction",
+    "side_weight",
 )
 
 

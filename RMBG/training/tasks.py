@@ -129,7 +129,7 @@ class SegmentationTask(Task):
         return TaskData(train=train, steps=steps, val=val, calibration=calibration)
 
     def loss(self, config: TrainConfig) -> keras.losses.Loss:
-        return get_loss(config.loss)
+        return get_loss(config.loss, side_weight=config.side_weight)
 
     def metrics(self, config: TrainConfig) -> list[keras.metrics.Metric]:
         return default_metrics(config.fbeta_threshold)

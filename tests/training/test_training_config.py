@@ -19,7 +19,7 @@ def test_yaml_round_trip_keeps_every_field(tmp_path):
         pretrained=True, freeze_encoder=True, image_size=(64, 96), batch_size=3, learning_rate=1e-4,
         epochs=7, steps_per_epoch=2, data="x/index.csv", train_split="train,val", loss="hybrid",
         precision="mixed_bfloat16", augment=AugmentConfig(hflip=False, scale=(1.0, 1.5)), fbeta_threshold="adaptive",
-        run_dir="runs/a", early_stopping_patience=0, tensorboard="off", seed=11,
+        run_dir="runs/a", early_stopping_patience=0, tensorboard="off", seed=11, side_weight=0.0,
     )
     path = tmp_path / "run.yaml"
     text = config.to_yaml(path)
@@ -63,6 +63,8 @@ def test_overrides_parse_yaml_values_and_reject_unknown_keys():
         ({"image_size": [64]}, "image_size"),
         ({"fbeta_threshold": 1.5}, "fbeta_threshold"),
         ({"reduce_lr_factor": 2}, "reduce_lr_factor"),
+        ({"side_weight": -0.5}, r"side_weight: expected a number >= 0 .*got -0.5"),
+        ({"side_weight": "heavy"}, "side_weight: expected a number, got 'heavy'"),
         ({"early_stopping_patience": -1}, "early_stopping_patience"),
         ({"augment": {"hue": 0.9}}, "augment.hue"),
         ({"tensorboard": "yes"}, "tensorboard"),

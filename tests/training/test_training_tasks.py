@@ -110,8 +110,19 @@ def test_fba_needs_sides_that_are_multiples_of_8(tmp_path):
         ({"task": "segmentation", "foregrounds": "fg.csv"}, "foregrounds: real foregrounds are matting data"),
         ({"lr_schedule": "cosine"}, "reduce_lr_patience: 8 reduces the learning rate"),
         ({"task": "painting"}, "task: expected one of"),
+        ({"task": "matting", "loss": "matting", "augment": {"enabled": False}, "side_weight": 0.0},
+         "side_weight: 0.0 weighs the side maps of the segmentation losses; the matting task has none"),
     ],
 )
 def test_task_settings_are_checked(changes, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**changes)
+
+
+@pytest.mark.parametrize("loss", ["deep_bce", "hybrid"])
+def test_side_weight_reaches_the_segmentation_loss(loss):
+    from RMBG.training.tasks import get_task
+
+    built = get_task("segmentation").loss(TrainConfig(loss=loss, side_weight=0.25))
+    assert built.side_weight == 0.25
+    assert get_task("segmentation").loss(TrainConfig(loss=loss)).side_weight == 1.0
