@@ -3,14 +3,15 @@
 The candidate is a ``.keras`` checkpoint fine-tuned with ``python -m RMBG train`` under
 ``precision: mixed_bfloat16`` (the recipe is in docs/runtime.md). Both it and the official model
 are prepared as runtime artefacts (``RMBG.runtime.prepare``; building one imports TensorFlow once)
-and run on OpenVINO's CPU plugin over the probe photos. The reference is the official model at
-fp32 (equal to Keras fp32: IoU 1.0 in its artefact's parity record); for each of
+and run on the runtime's OpenVINO engine over the probe photos, with the artefacts' own parity
+helpers (:mod:`RMBG.runtime.parity`). The reference is the official model at fp32 (equal to Keras
+fp32: IoU 1.0 in its artefact's parity record); for each of
 
     official bf16, fine-tuned fp32, fine-tuned bf16
 
-it prints the masks' IoU at 0.5 against the reference (min, mean, worst photo), the mean
-absolute difference of the masks and the time per photo (two threads). Needs a CPU with native
-bf16 (AVX512-BF16 or AMX); elsewhere OpenVINO refuses bf16.
+it prints the masks' IoU at 0.5 against the reference (min with its photo, mean), the mean
+absolute difference of the masks and the median time per photo (all cores). Needs a CPU with
+native bf16 (AVX512-BF16 or AMX); elsewhere the engine refuses bf16.
 
     python scripts/bf16_finetune_probe.py Data/runs/u2netp-bf16/best.keras
 """
@@ -18,40 +19,23 @@ bf16 (AVX512-BF16 or AMX); elsewhere OpenVINO refuses bf16.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-import cv2
 import numpy as np
-import openvino as ov
 
-from RMBG.inference.image_io import load_image
 from RMBG.runtime import prepare
-from RMBG.runtime.parity import probe_photos
+from RMBG.runtime.parity import compare_masks, probe_inputs, probe_photos, run_engines
 
-_HINT = {"fp32": "f32", "bf16": "bf16"}
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two soft masks thresholded at 0.5 (1.0 when both are empty)."""
-    a, b = a > 0.5, b > 0.5
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+_PHOTOS = 18
 
 
-def run(core: ov.Core, onnx_path: Path, precision: str, images: np.ndarray) -> tuple[np.ndarray, float]:
-    """Masks of ``images`` (N, H, W, 3) from the artefact at ``precision``, and ms per photo."""
-    model = core.read_model(str(onnx_path))
-    model.reshape({model.inputs[0].get_any_name(): [1, *images.shape[1:]]})
-    compiled = core.compile_model(
-        model, "CPU", {"INFERENCE_NUM_THREADS": 2, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": _HINT[precision]}
-    )
-    request, masks = compiled.create_infer_request(), []
-    request.infer({0: images[:1]})  # first call allocates; not timed
-    start = time.perf_counter()
-    for image in images:
-        masks.append(np.array(request.infer({0: image[None]})["mask"])[0, ..., 0])
-    return np.stack(masks), 1000 * (time.perf_counter() - start) / len(images)
+def masks_of(artefact, images: np.ndarray) -> dict[str, tuple[np.ndarray, float]]:
+    """``{precision: (masks, median ms a photo)}`` of ``artefact`` on OpenVINO fp32 and bf16."""
+    results = run_engines([("openvino", "fp32"), ("openvino", "bf16")], artefact.path, artefact.image_size, images)
+    failed = {variant: result["error"] for variant, result in results.items() if isinstance(result, dict)}
+    if failed:
+        raise SystemExit(f"{artefact.path}: {failed}")
+    return {precision: (masks, ms) for (_, precision), (masks, ms, _load) in results.items()}
 
 
 def main() -> None:
@@ -65,25 +49,21 @@ def main() -> None:
     official, tuned = prepare(args.reference), prepare(args.checkpoint)
     if official.image_size != tuned.image_size:
         parser.error(f"checkpoint: input size {tuned.image_size} differs from {args.reference}'s {official.image_size}")
-    height, width = official.image_size
-    photos, origin = probe_photos(18)
-    images = np.stack(
-        [cv2.resize(load_image(p), (width, height), interpolation=cv2.INTER_LINEAR) for p in photos]
-    ).astype(np.float32)
+    images, origin, count = probe_inputs(official.image_size, _PHOTOS)
+    names = [p.stem for p in probe_photos(_PHOTOS)[0]]  # matches the images unless a photo failed to load
 
-    core = ov.Core()
-    reference, ms = run(core, official.path, "fp32", images)
-    print(f"{len(images)} photos from {origin}; reference: {args.reference} fp32, {ms:.0f} ms/photo")
+    runs = {args.reference: masks_of(official, images), "fine-tuned": masks_of(tuned, images)}
+    reference, ms = runs[args.reference]["fp32"]
+    print(f"{count} photos from {origin}; reference: {args.reference} fp32, {ms:.0f} ms/photo")
     print("| model | precision | IoU min (photo) | IoU mean | mean abs diff | ms a photo |")
     print("|---|---|---|---|---|---|")
-    for name, artefact, precision in (
-        (args.reference, official, "bf16"), ("fine-tuned", tuned, "fp32"), ("fine-tuned", tuned, "bf16"),
-    ):
-        masks, ms = run(core, artefact.path, precision, images)
-        ious = [iou(m, r) for m, r in zip(masks, reference)]
-        worst = int(np.argmin(ious))
-        print(f"| {name} | {precision} | {ious[worst]:.4f} ({photos[worst].stem}) | {np.mean(ious):.4f} "
-              f"| {np.abs(masks - reference).mean():.4f} | {ms:.0f} |")
+    for name, precision in ((args.reference, "bf16"), ("fine-tuned", "fp32"), ("fine-tuned", "bf16")):
+        masks, ms = runs[name][precision]
+        overall = compare_masks(masks, reference)
+        per_photo = [compare_masks(masks[i:i + 1], reference[i:i + 1])["iou_min"] for i in range(count)]
+        worst = names[int(np.argmin(per_photo))] if len(names) == count else "?"
+        print(f"| {name} | {precision} | {overall['iou_min']:.4f} ({worst}) | {overall['iou_mean']:.4f} "
+              f"| {overall['mean_abs']:.4f} | {ms:.0f} |")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,9 @@ def probe_photos(limit: int) -> tuple[list[Path], str]:
     return [], "synthetic"
 
 
-def _inputs(image_size: tuple[int, int], limit: int) -> tuple[np.ndarray, str, int]:
+def probe_inputs(image_size: tuple[int, int], limit: int) -> tuple[np.ndarray, str, int]:
+    """Up to ``limit`` probe photos resized to ``image_size`` (float32 [0, 255]; synthetic blobs when
+    there are none), where they came from, and how many loaded."""
     import cv2  # deferred: cv2 stays out of the runtime's start-up; only parity probes resize
 
     # deferred: image I/O (PIL, cv2) stays out of the runtime's start-up; only parity probes read photos
@@ -88,7 +90,8 @@ def _inputs(image_size: tuple[int, int], limit: int) -> tuple[np.ndarray, str, i
     return np.stack(arrays).astype(np.float32), origin, len(arrays)
 
 
-def _compare(masks: np.ndarray, reference: np.ndarray) -> dict:
+def compare_masks(masks: np.ndarray, reference: np.ndarray) -> dict:
+    """IoU at 0.5 (min and mean over photos) and absolute differences of ``masks`` (N, h, w) against ``reference``."""
     ious = []
     for a, b in zip(masks > 0.5, reference > 0.5):
         union = np.logical_or(a, b).sum()
@@ -98,7 +101,7 @@ def _compare(masks: np.ndarray, reference: np.ndarray) -> dict:
             "mean_abs": float(difference.mean()), "finite": bool(np.isfinite(masks).all())}
 
 
-def _run_engines(variants: list[tuple[str, str]], path: Path, image_size, images: np.ndarray) -> dict:
+def run_engines(variants: list[tuple[str, str]], path: Path, image_size, images: np.ndarray) -> dict:
     """Masks and median ms/image of each ``(engine, precision)``, timed interleaved photo by photo
     so that a change in machine load affects every variant alike (batch 1, all cores)."""
     engines, results, load_s = {}, {}, {}
@@ -161,7 +164,7 @@ def measure_engines(keras_model: Any, path: Path, *, probes: int | None = None) 
     """The parity record of the artefact at ``path`` (see the module doc)."""
     image_size = tuple(keras_model.converter.image_size)
     limit = probes or default_probes(image_size)
-    images, origin, count = _inputs(image_size, limit)
+    images, origin, count = probe_inputs(image_size, limit)
     reference = np.concatenate(
         [keras_model(images[i:i + 1], training=False).numpy()[..., 0] for i in range(len(images))]
     )
@@ -170,12 +173,12 @@ def measure_engines(keras_model: Any, path: Path, *, probes: int | None = None) 
     variants = [(name, precision) for name in ENGINE_NAMES if engine_installed(name)
                 for precision in ["fp32", *low_precisions(name)]]
     imports = {name: round(import_seconds(name), 3) for name in {name for name, _ in variants}}
-    for (name, precision), result in _run_engines(variants, path, image_size, images).items():
+    for (name, precision), result in run_engines(variants, path, image_size, images).items():
         if isinstance(result, dict):
             record["engines"].setdefault(name, {})[precision] = result
             continue
         masks, ms, load = result
-        entry = {**_compare(masks, reference), "ms_per_image": round(ms, 2), "import_s": imports[name],
+        entry = {**compare_masks(masks, reference), "ms_per_image": round(ms, 2), "import_s": imports[name],
                  "load_s": round(load, 3)}
         record["engines"].setdefault(name, {})[precision] = entry
         log.info("parity vs Keras fp32, %s %s: IoU min %.4f, max |diff| %.2e, %.0f ms/image (median)",

@@ -13,6 +13,7 @@ import pytest
 from RMBG.data.synthetic import write_synthetic_dataset
 from RMBG.matting.train_nets import net_config
 from RMBG.training.config import TrainConfig
+from RMBG.training.tasks import get_task
 from RMBG.training.trainer import train
 
 TINY = {
@@ -121,8 +122,6 @@ def test_task_settings_are_checked(changes, message):
 
 @pytest.mark.parametrize("loss", ["deep_bce", "hybrid"])
 def test_side_weight_reaches_the_segmentation_loss(loss):
-    from RMBG.training.tasks import get_task
-
     built = get_task("segmentation").loss(TrainConfig(loss=loss, side_weight=0.25))
     assert built.side_weight == 0.25
     assert get_task("segmentation").loss(TrainConfig(loss=loss)).side_weight == 1.0
